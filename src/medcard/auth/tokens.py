@@ -1,0 +1,110 @@
+"""Bearer tokens: ES256 JWTs signed by the server's own key.
+
+The key is generated into the data directory on first start (readable by the owner
+only).  A token names its actor, SMART scopes and, for patient launches, the patient
+compartments it is limited to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from medcard.access.context import AccessContext
+from medcard.access.smart import Scopes
+
+ALGORITHM = "ES256"
+
+
+class TokenError(Exception):
+    """The token is missing, malformed, forged or expired."""
+
+
+def load_or_create_key(path: Path) -> ECKey:
+    if path.exists():
+        return ECKey.import_key(json.loads(path.read_text()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = ECKey.generate_key("P-256", parameters={"kid": secrets.token_hex(8), "use": "sig"})
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(key.as_dict(private=True), f)
+    tmp.replace(path)  # atomic: two processes starting together end up with one key
+    return ECKey.import_key(json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    key: ECKey
+    issuer: str = "medcard"
+
+    def mint(
+        self,
+        subject: str,
+        scope: str,
+        *,
+        patient: str | None = None,
+        patients: list[str] | None = None,
+        client_id: str = "cli",
+        lifetime: int = 3600,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": secrets.token_hex(12),
+            "scope": scope,
+            "client_id": client_id,
+        }
+        if patient:
+            claims["patient"] = patient
+        if patients:
+            claims["patients"] = patients
+        claims.update(extra or {})
+        header = {"alg": ALGORITHM, "kid": self.key.kid}
+        return jwt.encode(header, claims, self.key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str) -> dict[str, Any]:
+        try:
+            decoded = jwt.decode(token, self.key, algorithms=[ALGORITHM])
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": self.issuer},
+                exp={"essential": True},
+                sub={"essential": True},
+            ).validate(decoded.claims)
+        except (JoseError, ValueError) as exc:
+            raise TokenError(_reason(exc)) from None
+        return dict(decoded.claims)
+
+    def context(self, token: str) -> AccessContext:
+        claims = self.verify(token)
+        patients = set(claims.get("patients") or [])
+        if claims.get("patient"):
+            patients.add(str(claims["patient"]))
+        return AccessContext(
+            actor=str(claims["sub"]),
+            scopes=Scopes.parse(str(claims.get("scope", ""))),
+            client_id=str(claims.get("client_id", "")),
+            patient_ids=frozenset(patients),
+        )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if "expired" in text.lower() or "exp" in text.lower():
+        return "The access token has expired"
+    if "signature" in text.lower():
+        return "The access token signature is not valid"
+    return f"The access token is not valid ({text})"

@@ -1,0 +1,135 @@
+"""The ``medcard`` command: serve, migrate, import, demo data and tokens."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from medcard.config import Settings
+
+app = typer.Typer(help="medcard: an open-source electronic medical card (FHIR R4).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply schema migrations to the configured store (MEDCARD_DATABASE_URL)."""
+    from medcard.db.engine import make_engine
+    from medcard.db.migrate import upgrade
+
+    settings = _settings()
+    engine = make_engine(settings)
+    upgrade(engine, revision)
+    console.print(f"[green]Schema is at {revision}[/green] ({engine.url.render_as_string(hide_password=True)})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    demo: Annotated[bool, typer.Option(help="Load demo data first if the store is empty")] = False,
+    demo_patients: Annotated[int, typer.Option(help="Patients for --demo")] = 100,
+) -> None:
+    """Run the web server (FHIR API at /fhir). An embedded SQLite store is migrated automatically."""
+    import uvicorn
+
+    from medcard.db.engine import make_engine
+    from medcard.db.migrate import upgrade
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    engine = make_engine(settings)
+    if settings.is_sqlite:
+        upgrade(engine)
+    if demo:
+        from medcard.demo.loader import is_empty, load_demo
+
+        if is_empty(engine):
+            load_demo(engine, demo_patients, console=console)
+        else:
+            console.print("Demo data: the store already holds data, nothing loaded.")
+    engine.dispose()
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 - display only
+    console.print(f"\n[bold green]medcard is running:[/bold green] http://{shown}:{port}/")
+    console.print(f"FHIR API: http://{shown}:{port}/fhir   (token: medcard token --scope \"system/*.*\")\n")
+    os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
+    uvicorn.run("medcard.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command()
+def token(
+    scope: Annotated[str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')] = "system/*.*",
+    patient: Annotated[str | None, typer.Option(help="Limit to this patient's compartment")] = None,
+    practitioner: Annotated[str | None, typer.Option(help="Act as this Practitioner id")] = None,
+    subject: Annotated[str | None, typer.Option(help="Token subject (defaults from the options)")] = None,
+    lifetime: Annotated[int, typer.Option(help="Seconds until expiry")] = 3600,
+) -> None:
+    """Mint a bearer token signed by this server's key."""
+    from medcard.auth.tokens import TokenIssuer, load_or_create_key
+
+    settings = _settings()
+    issuer = TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer)
+    if patient and not scope.startswith("patient/") and "patient/" not in scope:
+        console.print("[yellow]--patient given: use patient/ scopes to limit the token to that patient[/yellow]", style="yellow")
+    sub = subject or (f"Practitioner/{practitioner}" if practitioner else f"Patient/{patient}" if patient else "system:cli")
+    print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime))
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Bundle .json or .ndjson files, or folders of them")],
+    restart: Annotated[bool, typer.Option(help="Ignore saved progress and import from the start")] = False,
+) -> None:
+    """Import FHIR data; resumable: re-running skips what was already imported."""
+    from medcard.db.engine import make_engine
+    from medcard.db.migrate import upgrade
+    from medcard.importer import import_paths
+
+    settings = _settings()
+    engine = make_engine(settings)
+    if settings.is_sqlite:
+        upgrade(engine)
+    summary = import_paths(engine, paths, console=console, restart=restart)
+    table = Table(title="Import summary")
+    for col in ("files", "created", "updated", "failed", "skipped (done before)"):
+        table.add_column(col, justify="right")
+    table.add_row(*(str(summary[k]) for k in ("files", "created", "updated", "failed", "skipped")))
+    console.print(table)
+    for reason in summary["reasons"][:50]:
+        console.print(f"[red]failed[/red] {reason}")
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    patients: Annotated[int, typer.Option(help="How many synthetic patients")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same population)")] = 1,
+) -> None:
+    """Load a realistic synthetic population: two regions, polyclinics, years of care."""
+    from medcard.db.engine import make_engine
+    from medcard.db.migrate import upgrade
+    from medcard.demo.loader import load_demo
+
+    settings = _settings()
+    engine = make_engine(settings)
+    if settings.is_sqlite:
+        upgrade(engine)
+    load_demo(engine, patients, seed=seed, console=console)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""The CapabilityStatement: exactly what this server supports, built from the registry."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from medcard import __version__
+from medcard.fhir import spec
+from medcard.fhir.search.registry import params_for
+
+INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+READ_ONLY = {"AuditEvent"}
+
+
+@cache
+def _resources() -> list[dict[str, Any]]:
+    out = []
+    for rtype in sorted(spec.resource_types()):
+        interactions = ["read", "search-type"] if rtype in READ_ONLY else INTERACTIONS
+        entry: dict[str, Any] = {
+            "type": rtype,
+            "interaction": [{"code": c} for c in interactions],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "referencePolicy": ["literal", "local"],
+            "searchParam": [
+                {"name": name, "type": p.type}
+                for name, p in sorted(params_for(rtype).items())
+            ],
+        }
+        if rtype in READ_ONLY:
+            entry["searchParam"] = [
+                {"name": n, "type": t}
+                for n, t in (("patient", "reference"), ("date", "date"), ("agent", "reference"),
+                             ("entity", "reference"), ("action", "token"))  # fmt: skip
+            ]
+        if rtype == "Patient":
+            entry["operation"] = [
+                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
+            ]
+        out.append(entry)
+    return out
+
+
+def statement(base_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-26",
+        "publisher": "medcard",
+        "kind": "instance",
+        "software": {"name": "medcard", "version": __version__},
+        "implementation": {"description": "medcard FHIR R4 server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                     "code": "SMART-on-FHIR"}]}  # fmt: skip
+                    ],
+                    "description": "Bearer JWT issued by this server; SMART v2 scopes enforced per request",
+                },
+                "resource": _resources(),
+                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "searchParam": [
+                    {"name": "_id", "type": "token"},
+                    {"name": "_lastUpdated", "type": "date"},
+                ],
+            }
+        ],
+    }

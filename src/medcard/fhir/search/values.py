@@ -1,0 +1,81 @@
+"""FHIR value parsing shared by indexing and searching: dates as ranges, strings folded."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
+
+MIN_US = -(2**62)
+MAX_US = 2**62
+
+_DATE = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+def _us(dt: datetime) -> int:
+    return int((dt - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+def date_range(text: str) -> tuple[int, int]:
+    """The instant range [low, high] (microseconds, inclusive) a FHIR date/dateTime covers.
+
+    A partial date covers its whole year, month or day; a time without seconds its
+    minute.  Dates without a zone are taken as UTC.  Raises ValueError when malformed.
+    """
+    m = _DATE.match(text.strip())
+    if not m:
+        raise ValueError(f"not a FHIR date or dateTime: {text!r}")
+    y = int(m["y"])
+    tz: timezone = UTC
+    if m["tz"] and m["tz"] != "Z":
+        sign = 1 if m["tz"][0] == "+" else -1
+        hh, mm = int(m["tz"][1:3]), int(m["tz"][4:6])
+        tz = timezone(timedelta(minutes=sign * (hh * 60 + mm)))
+    if m["m"] is None:
+        start = datetime(y, 1, 1, tzinfo=tz)
+        end = datetime(y + 1, 1, 1, tzinfo=tz)
+    elif m["d"] is None:
+        mo = int(m["m"])
+        start = datetime(y, mo, 1, tzinfo=tz)
+        end = start + timedelta(days=calendar.monthrange(y, mo)[1])
+    elif m["H"] is None:
+        start = datetime(y, int(m["m"]), int(m["d"]), tzinfo=tz)
+        end = start + timedelta(days=1)
+    else:
+        frac = m["f"] or ""
+        micro = int((frac + "000000")[:6]) if frac else 0
+        start = datetime(
+            y, int(m["m"]), int(m["d"]), int(m["H"]), int(m["M"]), int(m["S"] or 0), micro, tzinfo=tz
+        )
+        if m["S"] is None:
+            end = start + timedelta(minutes=1)
+        elif frac:
+            end = start + timedelta(microseconds=10 ** (6 - min(len(frac), 6)))
+        else:
+            end = start + timedelta(seconds=1)
+    return _us(start), _us(end) - 1
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form for string search (ё matches е)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def number_range(text: str) -> tuple[float, float, float]:
+    """(value, low, high): the implicit range of a decimal given its precision (R4 3.1.1.4.2)."""
+    value = float(text)
+    if "e" in text.lower():
+        mantissa = text.lower().split("e")[0]
+        exp = int(text.lower().split("e")[1])
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        half = 0.5 * 10 ** (exp - decimals)
+    else:
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        half = 0.5 * 10 ** (-decimals)
+    return value, value - half, value + half

@@ -1,0 +1,661 @@
+"""The one door to clinical data: a repository bound to the caller's access context.
+
+Every read, search, history and operation turns the caller's restriction into SQL
+predicates; every write checks the restriction before and after (the compartment
+of the old and of the new version) and lands in one transaction with its version
+row, its index rows and its audit entry.  What the caller may not see is "not found".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, delete, false, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from medcard.access.context import AccessContext
+from medcard.access.policy import Restriction, in_patient_compartment, restriction
+from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
+from medcard.clock import format_instant, now_micros
+from medcard.db.tables import INDEX_TABLES, resource_versions, resources
+from medcard.fhir import spec
+from medcard.fhir.outcomes import (
+    FhirError,
+    Issue,
+    bad_request,
+    conflict,
+    not_found,
+    precondition_failed,
+)
+from medcard.fhir.search import query as sql
+from medcard.fhir.search.indexer import index_rows
+from medcard.fhir.search.params import SearchRequest, parse
+from medcard.fhir.store.compartment import patient_of
+from medcard.fhir.validation import check_resource_type, validate
+
+
+@dataclass(frozen=True)
+class Stored:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: int
+    content: bytes
+    deleted: bool = False
+    patient_id: str = ""
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(self.content)
+        return data
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+
+@dataclass
+class WriteResult:
+    stored: Stored
+    status: int  # 200 or 201
+    warnings: list[Issue] = field(default_factory=list)
+
+
+@dataclass
+class SearchResult:
+    matches: list[Stored]
+    included: list[Stored]
+    total: int | None
+    request: SearchRequest
+
+
+@dataclass
+class HistoryEntry:
+    stored: Stored
+    method: str
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Repository:
+    def __init__(self, engine: Engine, ctx: AccessContext, base_url: str = "") -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.base_url = base_url
+        self.audit = AuditBuffer(ctx)
+        self._conn: Connection | None = None
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- transactions -------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One transaction for everything written inside; audit entries commit with it."""
+        if self._conn is not None:
+            yield
+            return
+        mark = len(self.audit.entries)
+        try:
+            with self.engine.begin() as conn:
+                self._conn = conn
+                yield
+                self._flush()
+                self.audit.flush(conn)
+        except BaseException as exc:
+            # Nothing of the failed transaction happened: keep only denials, note the failure.
+            kept = [e for e in self.audit.entries[mark:] if e["outcome"] == DENIED]
+            self.audit.entries = self.audit.entries[:mark] + kept
+            if isinstance(exc, FhirError | IntegrityError):
+                self.audit.add("transaction", outcome=FAILED, detail=str(exc)[:500])
+            raise
+        finally:
+            self._conn = None
+            self._pending = {}
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            self._flush()
+            yield self._conn
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(readonly=True)
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        """Write whatever audit entries remain (reads, denials) in their own transaction."""
+        self.audit.flush_separately(self.engine)
+
+    def _writer(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("writes need a unit of work")
+        return self._conn
+
+    def _flush(self) -> None:
+        if not self._pending or self._conn is None:
+            return
+        pending, self._pending = self._pending, {}
+        for name in ("resources", "versions", *INDEX_TABLES):
+            rows = pending.get(name)
+            if rows:
+                table = {"resources": resources, "versions": resource_versions}.get(name)
+                self._conn.execute(insert(table if table is not None else INDEX_TABLES[name]), rows)
+
+    # -- access -------------------------------------------------------------------
+
+    def _restriction(self, resource_type: str, permission: str) -> Restriction:
+        try:
+            return restriction(self.ctx, resource_type, permission)
+        except FhirError:
+            self.audit.add(_verb(permission), resource_type, outcome=DENIED, detail="scope")
+            raise
+
+    def _deny_hidden(self, resource_type: str, rid: str, interaction: str) -> FhirError:
+        """A resource outside the caller's compartments looks exactly like a missing one."""
+        self.audit.add(interaction, resource_type, rid, outcome=DENIED, detail="compartment")
+        return not_found(f"{resource_type}/{rid} is not known")
+
+    # -- reads --------------------------------------------------------------------
+
+    def _current(self, conn: Connection, rtype: str, rid: str) -> Stored | None:
+        row = conn.execute(
+            select(
+                resources.c.version_id,
+                resources.c.last_updated,
+                resources.c.content,
+                resources.c.deleted,
+                resources.c.patient_id,
+            ).where(resources.c.resource_type == rtype, resources.c.id == rid)
+        ).first()
+        if row is None:
+            return None
+        return Stored(rtype, rid, row[0], row[1], row[2], bool(row[3]), row[4])
+
+    def read(self, rtype: str, rid: str) -> Stored:
+        check_type(rtype)
+        allowed = self._restriction(rtype, "r")
+        with self._reading() as conn:
+            stored = self._current(conn, rtype, rid)
+        if stored is None:
+            raise not_found(f"{rtype}/{rid} is not known")
+        if not allowed.allows(rtype, stored.patient_id):
+            raise self._deny_hidden(rtype, rid, "read")
+        if stored.deleted:
+            self.audit.add("read", rtype, rid, stored.patient_id, detail="deleted")
+            raise FhirError(
+                410, "deleted", f"{rtype}/{rid} was deleted", headers={"ETag": stored.etag}
+            )
+        self.audit.add("read", rtype, rid, stored.patient_id)
+        return stored
+
+    def vread(self, rtype: str, rid: str, version: str) -> Stored:
+        check_type(rtype)
+        allowed = self._restriction(rtype, "r")
+        try:
+            vid = int(version)
+        except ValueError:
+            raise not_found(f"Version '{version}' of {rtype}/{rid} is not known") from None
+        with self._reading() as conn:
+            row = conn.execute(
+                select(
+                    resource_versions.c.last_updated,
+                    resource_versions.c.content,
+                    resource_versions.c.deleted,
+                    resource_versions.c.patient_id,
+                ).where(
+                    resource_versions.c.resource_type == rtype,
+                    resource_versions.c.id == rid,
+                    resource_versions.c.version_id == vid,
+                )
+            ).first()
+        if row is None:
+            raise not_found(f"Version {version} of {rtype}/{rid} is not known")
+        if not allowed.allows(rtype, row[3]):
+            raise self._deny_hidden(rtype, rid, "vread")
+        self.audit.add("vread", rtype, rid, row[3], detail=f"version {vid}")
+        if row[2]:
+            raise FhirError(410, "deleted", f"Version {vid} of {rtype}/{rid} is a deletion")
+        return Stored(rtype, rid, vid, row[0], row[1], False, row[3])
+
+    def search(self, req: SearchRequest) -> SearchResult:
+        check_type(req.resource_type)
+        rtype = req.resource_type
+        allowed = self._restriction(rtype, "s")
+        total: int | None = None
+        matches: list[Stored] = []
+        included: list[Stored] = []
+        with self._reading() as conn:
+            if req.summary == "count" or req.total in ("accurate", "estimate"):
+                total = conn.execute(sql.count_statement(req, allowed, self.base_url)).scalar_one()
+            if req.summary != "count" and req.count > 0:
+                stmt = sql.search_statement(req, allowed, self.base_url)
+                stmt = stmt.with_only_columns(
+                    resources.c.id,
+                    resources.c.content,
+                    resources.c.version_id,
+                    resources.c.last_updated,
+                    resources.c.patient_id,
+                )
+                for rid, content, vid, updated, pid in conn.execute(stmt):
+                    matches.append(Stored(rtype, rid, vid, updated, content, False, pid))
+                if matches and (req.include or req.revinclude):
+                    included = self._includes(conn, req, matches)
+        patients = {m.patient_id for m in [*matches, *included]}
+        detail = f"{rtype} search, {len(matches)} matches"
+        if not patients:
+            self.audit.add("search", rtype, detail=detail)
+        for pid in sorted(patients):
+            ids = [m.id for m in matches if m.patient_id == pid][:20]
+            self.audit.add("search", rtype, ",".join(ids)[:64] if len(ids) == 1 else "", pid, detail=detail)
+        return SearchResult(matches, included, total, req)
+
+    def _includes(self, conn: Connection, req: SearchRequest, matches: list[Stored]) -> list[Stored]:
+        ref = INDEX_TABLES["reference"]
+        seen = {(m.resource_type, m.id) for m in matches}
+        out: list[Stored] = []
+        wanted: set[tuple[str, str]] = set()
+        for inc in req.include:
+            ids = [m.id for m in matches if m.resource_type == inc.source_type]
+            if not ids:
+                continue
+            stmt = select(ref.c.target_type, ref.c.target_id).where(
+                ref.c.resource_type == inc.source_type,
+                ref.c.param == inc.param,
+                ref.c.resource_id.in_(ids),
+                ref.c.target_type.is_not(None),
+            )
+            if inc.target_type:
+                stmt = stmt.where(ref.c.target_type == inc.target_type)
+            wanted.update((t, i) for t, i in conn.execute(stmt))
+        for inc in req.revinclude:
+            try:
+                allowed = restriction(self.ctx, inc.source_type, "s")
+            except FhirError:
+                continue
+            by_type: dict[str, list[str]] = {}
+            for m in matches:
+                by_type.setdefault(m.resource_type, []).append(m.id)
+            for ttype, ids in by_type.items():
+                stmt = (
+                    select(resources.c.id, resources.c.content, resources.c.version_id,
+                           resources.c.last_updated, resources.c.patient_id)  # fmt: skip
+                    .where(
+                        resources.c.resource_type == inc.source_type,
+                        resources.c.deleted == false(),
+                        sql.restriction_clause(allowed, inc.source_type),
+                        resources.c.id.in_(
+                            select(ref.c.resource_id).where(
+                                ref.c.resource_type == inc.source_type,
+                                ref.c.param == inc.param,
+                                ref.c.target_type == ttype,
+                                ref.c.target_id.in_(ids),
+                            )
+                        ),
+                    )
+                    .limit(1000)
+                )
+                for rid, content, vid, updated, pid in conn.execute(stmt):
+                    if (inc.source_type, rid) not in seen:
+                        seen.add((inc.source_type, rid))
+                        out.append(Stored(inc.source_type, rid, vid, updated, content, False, pid))
+        by_target: dict[str, list[str]] = {}
+        for t, i in wanted - seen:
+            by_target.setdefault(t, []).append(i)
+        for ttype, ids in by_target.items():
+            if ttype not in spec.resource_types():
+                continue
+            try:
+                allowed = restriction(self.ctx, ttype, "r")
+            except FhirError:
+                continue
+            stmt = select(resources.c.id, resources.c.content, resources.c.version_id,
+                          resources.c.last_updated, resources.c.patient_id).where(  # fmt: skip
+                resources.c.resource_type == ttype,
+                resources.c.id.in_(ids),
+                resources.c.deleted == false(),
+                sql.restriction_clause(allowed, ttype),
+            )
+            for rid, content, vid, updated, pid in conn.execute(stmt):
+                seen.add((ttype, rid))
+                out.append(Stored(ttype, rid, vid, updated, content, False, pid))
+        return out
+
+    def history(
+        self,
+        rtype: str | None = None,
+        rid: str | None = None,
+        *,
+        since: int | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[HistoryEntry], int]:
+        v = resource_versions
+        conds: list[Any] = []
+        if rtype is not None:
+            check_type(rtype)
+            conds.append(v.c.resource_type == rtype)
+        if rid is not None and rtype is not None:
+            allowed = self._restriction(rtype, "r")
+            with self._reading() as conn:
+                current = self._current(conn, rtype, rid)
+            if current is None:
+                raise not_found(f"{rtype}/{rid} is not known")
+            if not allowed.allows(rtype, current.patient_id):
+                raise self._deny_hidden(rtype, rid, "history")
+            conds.append(v.c.id == rid)
+        elif rtype is not None:
+            allowed = self._restriction(rtype, "s")
+            if allowed.patients is not None:
+                conds.append(_patient_clause(v, allowed, rtype))
+        else:
+            allowed = _system_restriction(self.ctx)
+            if allowed.patients is not None:
+                outside = [t for t in spec.resource_types() if not in_patient_compartment(t)]
+                conds.append(
+                    or_(
+                        v.c.patient_id.in_(sorted(allowed.patients)),
+                        and_(v.c.patient_id == "", v.c.resource_type.in_(outside)),
+                    )
+                )
+        if since is not None:
+            conds.append(v.c.last_updated >= since)
+        with self._reading() as conn:
+            total = conn.execute(select(func.count()).select_from(v).where(*conds)).scalar_one()
+            rows = conn.execute(
+                select(v.c.resource_type, v.c.id, v.c.version_id, v.c.last_updated, v.c.content,
+                       v.c.deleted, v.c.patient_id, v.c.method)  # fmt: skip
+                .where(*conds)
+                .order_by(v.c.last_updated.desc(), v.c.version_id.desc())
+                .limit(count)
+                .offset(offset)
+            ).all()
+        entries = [
+            HistoryEntry(Stored(t, i, vid, lu, c, bool(d), p), m) for t, i, vid, lu, c, d, p, m in rows
+        ]
+        for pid in sorted({e.stored.patient_id for e in entries}) or [""]:
+            self.audit.add("history", rtype or "", rid or "", pid, detail=f"{len(entries)} versions")
+        return entries, total
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: int | None = None,
+        types: list[str] | None = None,
+        count: int = 1000,
+        offset: int = 0,
+    ) -> tuple[list[Stored], int]:
+        """Patient/$everything: the patient, their compartment and what it references."""
+        patient = self.read("Patient", patient_id)
+        readable = {
+            t for t in (types or spec.resource_types())
+            if self.ctx.scopes.levels_granting(t, "r") and t != "Patient"
+        }  # fmt: skip
+        allowed = restriction(self.ctx, "Patient", "r")
+        if not allowed.allows("Patient", patient_id):
+            raise self._deny_hidden("Patient", patient_id, "everything")
+        conds = [
+            resources.c.patient_id == patient_id,
+            resources.c.deleted == false(),
+            resources.c.resource_type.in_(sorted(readable)),
+            resources.c.resource_type != "Patient",
+        ]
+        if since is not None:
+            conds.append(resources.c.last_updated >= since)
+        cols = (resources.c.resource_type, resources.c.id, resources.c.version_id,
+                resources.c.last_updated, resources.c.content)  # fmt: skip
+        out: list[Stored] = []
+        with self._reading() as conn:
+            total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+            if offset == 0 and (not types or "Patient" in types):
+                out.append(patient)
+            rows = conn.execute(
+                select(*cols)
+                .where(*conds)
+                .order_by(resources.c.resource_type, resources.c.last_updated, resources.c.id)
+                .limit(count)
+                .offset(offset)
+            ).all()
+            out += [Stored(t, i, v, lu, c, False, patient_id) for t, i, v, lu, c in rows]
+            if offset == 0:
+                out += self._everything_references(conn, patient_id, readable)
+        self.audit.add("everything", "Patient", patient_id, patient_id, detail=f"{len(out)} resources")
+        return out, total + 1
+
+    def _everything_references(
+        self, conn: Connection, patient_id: str, readable: set[str]
+    ) -> list[Stored]:
+        """Shared resources the compartment points to (practitioners, organisations, ...)."""
+        ref = INDEX_TABLES["reference"]
+        shared = sorted(t for t in readable if not in_patient_compartment(t))
+        targets = (
+            select(ref.c.target_type, ref.c.target_id)
+            .where(ref.c.patient_id == patient_id, ref.c.target_type.in_(shared))
+            .distinct()
+            .subquery()
+        )
+        rows = conn.execute(
+            select(resources.c.resource_type, resources.c.id, resources.c.version_id,
+                   resources.c.last_updated, resources.c.content)  # fmt: skip
+            .join(
+                targets,
+                and_(
+                    resources.c.resource_type == targets.c.target_type,
+                    resources.c.id == targets.c.target_id,
+                ),
+            )
+            .where(resources.c.deleted == false(), resources.c.patient_id == "")
+        ).all()
+        return [Stored(t, i, v, lu, c) for t, i, v, lu, c in rows]
+
+    # -- writes -------------------------------------------------------------------
+
+    def create(
+        self, resource: dict[str, Any], *, if_none_exist: str | None = None, rid: str | None = None
+    ) -> WriteResult:
+        rtype = check_resource_type(resource)
+        self._restriction(rtype, "c")
+        warnings = validate(resource)
+        if if_none_exist:
+            existing = self._conditional_match(rtype, if_none_exist, "If-None-Exist")
+            if len(existing) == 1:
+                return WriteResult(existing[0], 200, warnings)
+            if len(existing) > 1:
+                raise precondition_failed(
+                    f"If-None-Exist '{if_none_exist}' matches {len(existing)} {rtype} resources"
+                )
+        stored = self._insert(resource, rid or new_id(), 1, "POST")
+        return WriteResult(stored, 201, warnings)
+
+    def _conditional_match(self, rtype: str, query_text: str, what: str) -> list[Stored]:
+        from urllib.parse import parse_qsl
+
+        query = parse_qsl(query_text.split("?", 1)[-1], keep_blank_values=True)
+        if not query:
+            raise bad_request(f"{what} needs search criteria")
+        req = parse(rtype, query, default_count=2, max_count=2)
+        req.count = 2
+        if self._pg and self._conn is not None:
+            # Serialise identical conditional writes so two racing clients make one resource.
+            self._conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{rtype}?{query_text}"}
+            )
+        return self.search(req).matches
+
+    def update(
+        self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: str | None = None
+    ) -> WriteResult:
+        check_resource_type(resource, rtype)
+        body_id = resource.get("id")
+        if body_id is None:
+            raise bad_request("The resource in an update must carry its id", f"{rtype}.id")
+        if body_id != rid:
+            raise bad_request(f"The id in the body ('{body_id}') differs from the URL ('{rid}')", f"{rtype}.id")
+        warnings = validate(resource)
+        conn = self._writer()
+        self._flush()
+        current = self._current(conn, rtype, rid)
+        if current is None:
+            if if_match is not None:
+                raise precondition_failed(f"{rtype}/{rid} does not exist (If-Match given)")
+            self._restriction(rtype, "c")
+            return WriteResult(self._insert(resource, rid, 1, "PUT"), 201, warnings)
+        allowed = self._restriction(rtype, "u")
+        if not allowed.allows(rtype, current.patient_id):
+            raise self._forbidden_write(rtype, rid, "update")
+        expected = _version_from_etag(if_match) if if_match is not None else current.version_id
+        if if_match is not None and expected != current.version_id:
+            raise precondition_failed(
+                f"{rtype}/{rid} is at version {current.version_id}, not {if_match}"
+            )
+        stored = self._write_version(resource, current, "PUT")
+        return WriteResult(stored, 200 if not current.deleted else 201, warnings)
+
+    def conditional_update(self, rtype: str, query_text: str, resource: dict[str, Any]) -> WriteResult:
+        check_resource_type(resource, rtype)
+        matches = self._conditional_match(rtype, query_text, "Conditional update")
+        if len(matches) > 1:
+            raise precondition_failed(f"'{query_text}' matches {len(matches)} {rtype} resources")
+        if not matches:
+            body_id = resource.get("id")
+            if body_id is not None:
+                return self.update(rtype, str(body_id), resource)
+            return self.create(resource)
+        target = matches[0]
+        if resource.get("id") not in (None, target.id):
+            raise bad_request(f"The body's id '{resource['id']}' differs from the matched {rtype}/{target.id}")
+        return self.update(rtype, target.id, {**resource, "id": target.id})
+
+    def delete(self, rtype: str, rid: str) -> Stored | None:
+        check_type(rtype)
+        allowed = self._restriction(rtype, "d")
+        conn = self._writer()
+        self._flush()
+        current = self._current(conn, rtype, rid)
+        if current is None or not allowed.allows(rtype, current.patient_id):
+            if current is not None:
+                raise self._deny_hidden(rtype, rid, "delete")
+            return None
+        if current.deleted:
+            return current
+        stub = {"resourceType": rtype, "id": rid}
+        return self._write_version(stub, current, "DELETE", deleted=True)
+
+    def _forbidden_write(self, rtype: str, rid: str, interaction: str) -> FhirError:
+        self.audit.add(interaction, rtype, rid, outcome=DENIED, detail="compartment")
+        return FhirError(403, "forbidden", f"Not allowed to {interaction} {rtype}/{rid}")
+
+    def _stamp(self, resource: dict[str, Any], rid: str, version: int, now: int) -> dict[str, Any]:
+        res = dict(resource)
+        res["id"] = rid
+        meta = dict(res.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = format_instant(now)
+        res["meta"] = meta
+        return res
+
+    def _insert(self, resource: dict[str, Any], rid: str, version: int, method: str) -> Stored:
+        rtype = resource["resourceType"]
+        now = now_micros()
+        res = self._stamp(resource, rid, version, now)
+        patient_id = patient_of(res)
+        if not self._restriction(rtype, "c").allows(rtype, patient_id):
+            raise self._forbidden_write(rtype, rid, "create")
+        content = orjson.dumps(res)
+        row = {"resource_type": rtype, "id": rid, "version_id": version, "patient_id": patient_id,
+               "last_updated": now, "deleted": False}  # fmt: skip
+        self._queue("resources", {**row, "content": content})
+        self._queue("versions", {**row, "content": content, "method": method})
+        for table, rows in index_rows(res, patient_id).items():
+            self._pending.setdefault(table, []).extend(rows)
+        self.audit.add("create", rtype, rid, patient_id)
+        return Stored(rtype, rid, version, now, content, False, patient_id)
+
+    def _queue(self, name: str, row: dict[str, Any]) -> None:
+        self._writer()
+        self._pending.setdefault(name, []).append(row)
+
+    def _write_version(
+        self, resource: dict[str, Any], current: Stored, method: str, *, deleted: bool = False
+    ) -> Stored:
+        conn = self._writer()
+        rtype, rid = current.resource_type, current.id
+        version = current.version_id + 1
+        now = max(now_micros(), current.last_updated + 1)
+        res = self._stamp(resource, rid, version, now)
+        patient_id = current.patient_id if deleted else patient_of(res)
+        if not deleted and not self._restriction(rtype, "u").allows(rtype, patient_id):
+            raise self._forbidden_write(rtype, rid, "update")
+        content = orjson.dumps(res)
+        changed = conn.execute(
+            update(resources)
+            .where(
+                resources.c.resource_type == rtype,
+                resources.c.id == rid,
+                resources.c.version_id == current.version_id,
+            )
+            .values(version_id=version, patient_id=patient_id, last_updated=now, deleted=deleted,
+                    content=content)  # fmt: skip
+        ).rowcount
+        if changed != 1:
+            raise precondition_failed(
+                f"{rtype}/{rid} was changed by another request; read it again and retry"
+            )
+        for table in INDEX_TABLES.values():
+            conn.execute(
+                delete(table).where(table.c.resource_type == rtype, table.c.resource_id == rid)
+            )
+        conn.execute(
+            insert(resource_versions),
+            {"resource_type": rtype, "id": rid, "version_id": version, "patient_id": patient_id,
+             "last_updated": now, "deleted": deleted, "content": content, "method": method},  # fmt: skip
+        )
+        if not deleted:
+            for table, rows in index_rows(res, patient_id).items():
+                conn.execute(insert(INDEX_TABLES[table]), rows)
+        self.audit.add("delete" if deleted else "update", rtype, rid, patient_id)
+        return Stored(rtype, rid, version, now, content, deleted, patient_id)
+
+
+def check_type(rtype: str) -> None:
+    if rtype not in spec.resource_types():
+        raise FhirError(404, "not-supported", f"Unknown resource type '{rtype}'")
+
+
+def _verb(permission: str) -> str:
+    return {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}[permission]
+
+
+def _version_from_etag(etag: str) -> int:
+    value = etag.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise bad_request(f"If-Match must be an ETag like W/\"3\", not '{etag}'") from None
+
+
+def _patient_clause(v: Any, allowed: Restriction, rtype: str) -> Any:
+    assert allowed.patients is not None
+    inside = v.c.patient_id.in_(sorted(allowed.patients))
+    return inside if in_patient_compartment(rtype) else or_(v.c.patient_id == "", inside)
+
+
+def _system_restriction(ctx: AccessContext) -> Restriction:
+    """System-level history: unrestricted only for user/system wildcards."""
+    wildcard = {s.level for s in ctx.scopes.scopes if s.resource_type == "*" and "s" in s.permissions}
+    if "system" in wildcard or "user" in wildcard:
+        return Restriction(None)
+    if ctx.patient_ids and "patient" in wildcard:
+        return Restriction(ctx.patient_ids)
+    raise FhirError(403, "forbidden", "System history needs a */.s scope")

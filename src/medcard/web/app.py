@@ -1,0 +1,180 @@
+"""The ASGI application: a thin FastAPI adapter around the framework-free FHIR core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
+from medcard.config import Settings
+from medcard.db.engine import make_engine
+from medcard.fhir.outcomes import FhirError, Issue, outcome, unauthorized
+from medcard.fhir.router import FhirRequest, FhirResponse, Router
+from medcard.fhir.store.repository import Repository
+from medcard.web.landing import landing_page
+
+log = logging.getLogger("medcard")
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    issuer: TokenIssuer
+    router: Router
+
+
+def fhir_response(resp: FhirResponse) -> Response:
+    return Response(
+        content=resp.body_bytes(),
+        status_code=resp.status,
+        headers=resp.headers,
+        media_type=FHIR_JSON if resp.body is not None else None,
+    )
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(outcome(Issue("error", code, message))),
+        status_code=status,
+        media_type=FHIR_JSON,
+        headers=headers,
+    )
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.services.engine.dispose()
+
+    app = FastAPI(title="medcard", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)  # fmt: skip
+    eng = engine or make_engine(settings)
+    services = Services(
+        settings=settings,
+        engine=eng,
+        issuer=TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer),
+        router=Router(settings.default_page_size, settings.max_page_size),
+    )
+    app.state.services = services
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/fhir"):
+            return error_response(exc.status_code, "not-found" if exc.status_code == 404 else "processing", str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OperationalError | PoolTimeout) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            return error_response(503, "transient", "The database is unavailable; retry shortly", {"Retry-After": "1"})
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "exception", "Internal error; it has been logged")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(landing_page(str(request.base_url).rstrip("/"), request.query_params.get("lang", "ru")))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            with services.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "up"})
+
+    @app.api_route(
+        "/fhir/{path:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"],
+        include_in_schema=False,
+    )
+    async def fhir(request: Request, path: str) -> Response:
+        length = request.headers.get("content-length")
+        limit = settings.max_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            return error_response(413, "too-costly", f"The request body exceeds {limit} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return error_response(413, "too-costly", f"The request body exceeds {limit} bytes")
+        req = FhirRequest(
+            method=request.method,
+            path=path,
+            query=list(request.query_params.multi_items()),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            base_url=_base_url(request, settings),
+        )
+        resp = await run_in_threadpool(_serve, services, req)
+        return fhir_response(resp)
+
+    return app
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    if settings.base_url:
+        return settings.base_url.rstrip("/") + "/fhir"
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _serve(services: Services, req: FhirRequest) -> FhirResponse:
+    if req.path.strip("/") == "metadata" and req.method == "GET":
+        return services.router.handle(req, _anonymous_repo(services))
+    auth = req.header("authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        err = unauthorized("A bearer access token is required (Authorization: Bearer ...)")
+        return FhirResponse(err.status, err.as_outcome(), err.headers)
+    try:
+        ctx = services.issuer.context(token.strip())
+    except TokenError as exc:
+        err = unauthorized(str(exc))
+        return FhirResponse(err.status, err.as_outcome(), err.headers)
+    repo = Repository(services.engine, ctx, req.base_url)
+    try:
+        return services.router.handle(req, repo)
+    finally:
+        try:
+            repo.close()
+        except Exception:
+            log.exception("could not write audit entries")
+            raise
+
+
+def _anonymous_repo(services: Services) -> Any:
+    from medcard.access.context import AccessContext
+    from medcard.access.smart import Scopes
+
+    return Repository(services.engine, AccessContext("anonymous", Scopes.parse("")))
+
+
+__all__ = ["FhirError", "create_app"]

@@ -1,0 +1,44 @@
+"""The start page a newcomer sees after ``medcard serve``: what is running and where."""
+
+from __future__ import annotations
+
+from html import escape
+
+TEXT = {
+    "ru": {
+        "title": "medcard — электронная медицинская карта",
+        "lead": "Сервер медицинских карт работает. Интерфейсы пациента и врача появятся в следующих версиях.",
+        "fhir": "FHIR R4 API",
+        "meta": "Описание возможностей сервера (CapabilityStatement)",
+        "token": "Токен доступа: <code>medcard token --scope \"system/*.*\"</code>",
+        "health": "Состояние",
+        "switch": "English",
+    },
+    "en": {
+        "title": "medcard — electronic medical card",
+        "lead": "The medical card server is running. Patient and clinician pages come in later versions.",
+        "fhir": "FHIR R4 API",
+        "meta": "Server capabilities (CapabilityStatement)",
+        "token": "Access token: <code>medcard token --scope \"system/*.*\"</code>",
+        "health": "Health",
+        "switch": "Русский",
+    },
+}
+
+
+def landing_page(base: str, lang: str = "ru") -> str:
+    t = TEXT.get(lang, TEXT["ru"])
+    other = "en" if lang == "ru" else "ru"
+    b = escape(base)
+    return f"""<!doctype html>
+<html lang="{escape(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t["title"]}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
+<body><h1>{t["title"]}</h1><p>{t["lead"]}</p>
+<ul><li>{t["fhir"]}: <a href="{b}/fhir">{b}/fhir</a></li>
+<li><a href="{b}/fhir/metadata">{t["meta"]}</a></li>
+<li>{t["token"]}</li>
+<li><a href="{b}/readyz">{t["health"]}</a></li></ul>
+<p><a href="?lang={other}">{t["switch"]}</a></p></body></html>"""
