@@ -192,7 +192,9 @@ def build_search(root: Path, choices: set[str], types: list[str]) -> dict[str, A
                 continue
             rt, steps = compiled
             per_type.setdefault(rt, []).append(steps)
-        bases = types if sp["base"] == ["Resource"] or sp["base"] == ["DomainResource"] else sp["base"]
+        bases = (
+            types if sp["base"] == ["Resource"] or sp["base"] == ["DomainResource"] else sp["base"]
+        )
         for base in bases:
             paths = per_type.get(base) or per_type.get("Resource") or per_type.get("DomainResource")
             if not paths or base not in out:
@@ -202,8 +204,11 @@ def build_search(root: Path, choices: set[str], types: list[str]) -> dict[str, A
                 "paths": paths,
                 "targets": sp.get("target", []),
             }
-    print(f"search parameters: {sum(len(v) for v in out.values())} compiled, "
-          f"{len(skipped)} branches skipped", file=sys.stderr)
+    print(
+        f"search parameters: {sum(len(v) for v in out.values())} compiled, "
+        f"{len(skipped)} branches skipped",
+        file=sys.stderr,
+    )
     for s in skipped[:60]:
         print("  skipped", s, file=sys.stderr)
     return out
@@ -300,7 +305,9 @@ def main() -> None:
         "required_bindings.json": build_bindings(root, elements),
     }
     for name, data in files.items():
-        (OUT / name).write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n")
+        (OUT / name).write_text(
+            json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+        )
         print(f"wrote {OUT / name}", file=sys.stderr)
 
 

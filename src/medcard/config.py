@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     default_page_size: int = 50
     max_page_size: int = 1000
-    token_issuer: str = "medcard"
+    token_issuer: str = "medcard"  # noqa: S105 - an issuer name, not a secret
     token_lifetime_seconds: int = 3600
     db_pool_size: int = 10
 

@@ -30,7 +30,9 @@ def _files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix in (".json", ".ndjson") and f.is_file())
+            out += sorted(
+                f for f in p.rglob("*") if f.suffix in (".json", ".ndjson") and f.is_file()
+            )
         elif p.exists():
             out.append(p)
         else:
@@ -41,7 +43,10 @@ def _files(paths: list[Path]) -> list[Path]:
 def _entry(resource: dict[str, Any]) -> dict[str, Any]:
     rtype = resource.get("resourceType", "")
     if resource.get("id"):
-        return {"resource": resource, "request": {"method": "PUT", "url": f"{rtype}/{resource['id']}"}}
+        return {
+            "resource": resource,
+            "request": {"method": "PUT", "url": f"{rtype}/{resource['id']}"},
+        }
     return {"resource": resource, "request": {"method": "POST", "url": rtype}}
 
 
@@ -58,7 +63,12 @@ def _resources(path: Path) -> Iterator[tuple[int, Any]]:
     data = orjson.loads(path.read_bytes())
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         for n, e in enumerate(data.get("entry", [])):
-            yield n, e.get("resource") if isinstance(e, dict) else ValueError(f"entry {n} is not an object")
+            yield (
+                n,
+                e.get("resource")
+                if isinstance(e, dict)
+                else ValueError(f"entry {n} is not an object"),
+            )
     else:
         yield 0, data
 
@@ -74,7 +84,9 @@ def _position(engine: Engine, source: str) -> int:
 def _save(engine: Engine, source: str, position: int) -> None:
     with engine.begin() as conn:
         conn.execute(import_progress.delete().where(import_progress.c.source == source))
-        conn.execute(import_progress.insert().values(source=source, position=position, updated=now_micros()))
+        conn.execute(
+            import_progress.insert().values(source=source, position=position, updated=now_micros())
+        )
 
 
 def _count(resp_body: Any, summary: dict[str, Any]) -> None:
@@ -92,8 +104,17 @@ def import_paths(
     console = console or Console()
     ctx = AccessContext.system("system:import", purpose="import")
     files = _files(paths)
-    summary: dict[str, Any] = {"files": len(files), "created": 0, "updated": 0, "failed": 0, "skipped": 0, "reasons": []}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+    summary: dict[str, Any] = {
+        "files": len(files),
+        "created": 0,
+        "updated": 0,
+        "failed": 0,
+        "skipped": 0,
+        "reasons": [],
+    }
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
         task = progress.add_task("files", total=len(files))
         for path in files:
             source = str(path.resolve())
@@ -147,14 +168,24 @@ def _import_file(
 
 
 def _import_chunk(
-    engine: Engine, ctx: AccessContext, path: Path, chunk: list[tuple[int, Any]], summary: dict[str, Any]
+    engine: Engine,
+    ctx: AccessContext,
+    path: Path,
+    chunk: list[tuple[int, Any]],
+    summary: dict[str, Any],
 ) -> int:
     good = [(n, r) for n, r in chunk if isinstance(r, dict)]
     for n, r in chunk:
         if not isinstance(r, dict):
             summary["failed"] += 1
-            summary["reasons"].append(f"{path}: {r if isinstance(r, Exception) else f'item {n} is not a resource'}")
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(r) for _, r in good]}
+            summary["reasons"].append(
+                f"{path}: {r if isinstance(r, Exception) else f'item {n} is not a resource'}"
+            )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [_entry(r) for _, r in good],
+    }
     resp = call(engine, ctx, "POST", "", bundle)
     if resp.status == 200:
         _count(orjson.loads(resp.body_bytes()), summary)
@@ -168,5 +199,7 @@ def _import_chunk(
         else:
             summary["failed"] += 1
             diag = body.get("issue", [{}])[0].get("diagnostics", str(resp.status))
-            summary["reasons"].append(f"{path} #{n + 1} ({r.get('resourceType')}/{r.get('id', '-')}): {diag}")
+            summary["reasons"].append(
+                f"{path} #{n + 1} ({r.get('resourceType')}/{r.get('id', '-')}): {diag}"
+            )
     return chunk[-1][0]

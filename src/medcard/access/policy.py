@@ -14,10 +14,18 @@ from medcard.fhir import spec
 from medcard.fhir.outcomes import forbidden
 
 INTERACTION_PERMISSION = {
-    "read": "r", "vread": "r", "history-instance": "r", "search": "s", "history-type": "s",
-    "history-system": "s", "create": "c", "update": "u", "patch": "u", "delete": "d",
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "search": "s",
+    "history-type": "s",
+    "history-system": "s",
+    "create": "c",
+    "update": "u",
+    "patch": "u",
+    "delete": "d",
     "operation": "r",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

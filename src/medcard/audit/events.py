@@ -22,8 +22,11 @@ def to_audit_event(row: Any) -> dict[str, Any]:
         "resourceType": "AuditEvent",
         "id": str(row.id),
         "meta": {"versionId": "1", "lastUpdated": format_instant(row.recorded)},
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
-                 "display": "RESTful Operation"},  # fmt: skip
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
         "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": row.interaction}],
         "action": row.action,
         "recorded": format_instant(row.recorded),
@@ -46,9 +49,17 @@ def to_audit_event(row: Any) -> dict[str, Any]:
         entities.append({"what": {"display": row.resource_type}})
     if row.patient_id:
         entities.append(
-            {"what": {"reference": f"Patient/{row.patient_id}"},
-             "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1"},
-             "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1"}}  # fmt: skip
+            {
+                "what": {"reference": f"Patient/{row.patient_id}"},
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "1",
+                },
+                "role": {
+                    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                    "code": "1",
+                },
+            }
         )
     if entities:
         event["entity"] = entities
@@ -110,7 +121,11 @@ def search(
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(audit_log).where(*conds)).scalar_one()
         rows = conn.execute(
-            select(audit_log).where(*conds).order_by(audit_log.c.id.desc()).limit(count).offset(offset)
+            select(audit_log)
+            .where(*conds)
+            .order_by(audit_log.c.id.desc())
+            .limit(count)
+            .offset(offset)
         ).all()
     return [to_audit_event(r) for r in rows], total, count, offset
 

@@ -18,9 +18,18 @@ from medcard.clock import now_micros
 from medcard.db.tables import audit_log
 
 ACTIONS = {
-    "create": "C", "read": "R", "vread": "R", "search": "R", "history": "R", "update": "U",
-    "delete": "D", "operation": "E", "everything": "R", "transaction": "E", "batch": "E",
-}  # fmt: skip
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "search": "R",
+    "history": "R",
+    "update": "U",
+    "delete": "D",
+    "operation": "E",
+    "everything": "R",
+    "transaction": "E",
+    "batch": "E",
+}
 SUCCESS, DENIED, FAILED = "0", "4", "8"
 
 

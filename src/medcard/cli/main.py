@@ -12,7 +12,9 @@ from rich.table import Table
 
 from medcard.config import Settings
 
-app = typer.Typer(help="medcard: an open-source electronic medical card (FHIR R4).", no_args_is_help=True)
+app = typer.Typer(
+    help="medcard: an open-source electronic medical card (FHIR R4).", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
@@ -31,7 +33,9 @@ def db_upgrade(revision: str = "head") -> None:
     settings = _settings()
     engine = make_engine(settings)
     upgrade(engine, revision)
-    console.print(f"[green]Schema is at {revision}[/green] ({engine.url.render_as_string(hide_password=True)})")
+    console.print(
+        f"[green]Schema is at {revision}[/green] ({engine.url.render_as_string(hide_password=True)})"
+    )
 
 
 @app.command()
@@ -64,17 +68,23 @@ def serve(
     engine.dispose()
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 - display only
     console.print(f"\n[bold green]medcard is running:[/bold green] http://{shown}:{port}/")
-    console.print(f"FHIR API: http://{shown}:{port}/fhir   (token: medcard token --scope \"system/*.*\")\n")
+    console.print(
+        f'FHIR API: http://{shown}:{port}/fhir   (token: medcard token --scope "system/*.*")\n'
+    )
     os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
     uvicorn.run("medcard.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
 
 
 @app.command()
 def token(
-    scope: Annotated[str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')] = "system/*.*",
+    scope: Annotated[
+        str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')
+    ] = "system/*.*",
     patient: Annotated[str | None, typer.Option(help="Limit to this patient's compartment")] = None,
     practitioner: Annotated[str | None, typer.Option(help="Act as this Practitioner id")] = None,
-    subject: Annotated[str | None, typer.Option(help="Token subject (defaults from the options)")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Token subject (defaults from the options)")
+    ] = None,
     lifetime: Annotated[int, typer.Option(help="Seconds until expiry")] = 3600,
 ) -> None:
     """Mint a bearer token signed by this server's key."""
@@ -83,15 +93,28 @@ def token(
     settings = _settings()
     issuer = TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer)
     if patient and not scope.startswith("patient/") and "patient/" not in scope:
-        console.print("[yellow]--patient given: use patient/ scopes to limit the token to that patient[/yellow]", style="yellow")
-    sub = subject or (f"Practitioner/{practitioner}" if practitioner else f"Patient/{patient}" if patient else "system:cli")
+        console.print(
+            "[yellow]--patient given: use patient/ scopes to limit the token to that patient[/yellow]",
+            style="yellow",
+        )
+    sub = subject or (
+        f"Practitioner/{practitioner}"
+        if practitioner
+        else f"Patient/{patient}"
+        if patient
+        else "system:cli"
+    )
     print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime))
 
 
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Bundle .json or .ndjson files, or folders of them")],
-    restart: Annotated[bool, typer.Option(help="Ignore saved progress and import from the start")] = False,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Bundle .json or .ndjson files, or folders of them")
+    ],
+    restart: Annotated[
+        bool, typer.Option(help="Ignore saved progress and import from the start")
+    ] = False,
 ) -> None:
     """Import FHIR data; resumable: re-running skips what was already imported."""
     from medcard.db.engine import make_engine

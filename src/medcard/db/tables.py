@@ -142,7 +142,9 @@ INDEX_TABLES = {
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("recorded", BigInteger, nullable=False),
     Column("actor", String(255), nullable=False),
     Column("client_id", String(255), nullable=False, server_default=""),

@@ -16,7 +16,9 @@ def is_empty(engine: Engine) -> bool:
         return conn.execute(select(func.count()).select_from(resources)).scalar_one() == 0
 
 
-def load_demo(engine: Engine, patients: int, *, seed: int = 1, console: Console | None = None) -> int:
+def load_demo(
+    engine: Engine, patients: int, *, seed: int = 1, console: Console | None = None
+) -> int:
     from medcard.demo.population import patient_bundles, reference_bundle
 
     console = console or Console()
@@ -25,7 +27,12 @@ def load_demo(engine: Engine, patients: int, *, seed: int = 1, console: Console 
     if resp.status != 200:
         raise RuntimeError(f"reference data failed: {resp.body_bytes()[:500]!r}")
     written = 0
-    columns = (TextColumn("Demo patients"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("Demo patients"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("demo", total=patients)
         for bundle in patient_bundles(patients, seed=seed):

@@ -52,19 +52,33 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
         if not isinstance(e, dict):
             raise bad_request(f"{where} must be an object", where)
         req = e.get("request")
-        if not isinstance(req, dict) or not isinstance(req.get("method"), str) or not isinstance(req.get("url"), str):
+        if (
+            not isinstance(req, dict)
+            or not isinstance(req.get("method"), str)
+            or not isinstance(req.get("url"), str)
+        ):
             raise bad_request(f"{where}.request needs a method and a url", f"{where}.request")
         method = req["method"].upper()
         if method not in ORDER:
-            raise bad_request(f"{where}.request.method '{req['method']}' is not supported", f"{where}.request.method")
+            raise bad_request(
+                f"{where}.request.method '{req['method']}' is not supported",
+                f"{where}.request.method",
+            )
         resource = e.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
             raise bad_request(f"{where} ({method}) needs a resource", f"{where}.resource")
         if method == "PATCH":
             raise FhirError(400, "not-supported", f"{where}: PATCH is not supported")
         out.append(
-            Entry(i, method, req["url"].lstrip("/"), resource, e.get("fullUrl"),
-                  req.get("ifNoneExist"), req.get("ifMatch"))  # fmt: skip
+            Entry(
+                i,
+                method,
+                req["url"].lstrip("/"),
+                resource,
+                e.get("fullUrl"),
+                req.get("ifNoneExist"),
+                req.get("ifMatch"),
+            )
         )
     return out
 
@@ -159,13 +173,19 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, tuple[str, 
                 if e.if_none_exist:
                     found = _match(repo, rtype, e.if_none_exist)
                     if len(found) > 1:
-                        raise FhirError(412, "duplicate", f"ifNoneExist '{e.if_none_exist}' matches {len(found)} resources")
+                        raise FhirError(
+                            412,
+                            "duplicate",
+                            f"ifNoneExist '{e.if_none_exist}' matches {len(found)} resources",
+                        )
                     existing = found[0].id if found else None
                 assigned = (rtype, existing or new_id(), existing is not None)
             elif query:
                 found = _match(repo, rtype, query)
                 if len(found) > 1:
-                    raise FhirError(412, "multiple-matches", f"'{e.url}' matches {len(found)} resources")
+                    raise FhirError(
+                        412, "multiple-matches", f"'{e.url}' matches {len(found)} resources"
+                    )
                 body_id = e.resource.get("id")
                 assigned = (rtype, found[0].id if found else str(body_id or new_id()), bool(found))
             else:
@@ -205,7 +225,9 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
                 t, i, _ = ids[ref]
                 return f"{t}/{i}"
             if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
-                raise _tag(bad_request(f"Reference '{ref}' matches no fullUrl in the Bundle"), e.index)
+                raise _tag(
+                    bad_request(f"Reference '{ref}' matches no fullUrl in the Bundle"), e.index
+                )
             if "?" in ref:
                 if ref not in resolved:
                     rtype = ref.split("?", 1)[0]
@@ -222,7 +244,11 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
                     resolved[ref] = f"{rtype}/{found[0].id}"
                 return resolved[ref]
             parts = ref.split("/")
-            if len(parts) == 2 and parts[0] in spec.resource_types() and (parts[0], parts[1]) not in created:
+            if (
+                len(parts) == 2
+                and parts[0] in spec.resource_types()
+                and (parts[0], parts[1]) not in created
+            ):
                 to_check.setdefault(parts[0], set()).add(parts[1])
             return ref
 
@@ -234,7 +260,7 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
 
 
 def _check_exist(repo: Repository, wanted: dict[str, set[str]]) -> None:
-    conn = repo._writer()  # noqa: SLF001 - same unit of work
+    conn = repo._writer()
     for rtype, want in wanted.items():
         have = set(
             conn.execute(
@@ -281,7 +307,9 @@ def _apply(
             if query:
                 found = _match(repo, rtype, query)
                 if len(found) > 1:
-                    raise FhirError(412, "multiple-matches", f"'{e.url}' matches {len(found)} resources")
+                    raise FhirError(
+                        412, "multiple-matches", f"'{e.url}' matches {len(found)} resources"
+                    )
                 targets = [f.id for f in found]
             elif rid is None:
                 raise bad_request("DELETE needs an id or search criteria")

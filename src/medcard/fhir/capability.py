@@ -9,7 +9,16 @@ from medcard import __version__
 from medcard.fhir import spec
 from medcard.fhir.search.registry import params_for
 
-INTERACTIONS = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 READ_ONLY = {"AuditEvent"}
 
 
@@ -29,19 +38,26 @@ def _resources() -> list[dict[str, Any]]:
             "conditionalDelete": "single",
             "referencePolicy": ["literal", "local"],
             "searchParam": [
-                {"name": name, "type": p.type}
-                for name, p in sorted(params_for(rtype).items())
+                {"name": name, "type": p.type} for name, p in sorted(params_for(rtype).items())
             ],
         }
         if rtype in READ_ONLY:
             entry["searchParam"] = [
                 {"name": n, "type": t}
-                for n, t in (("patient", "reference"), ("date", "date"), ("agent", "reference"),
-                             ("entity", "reference"), ("action", "token"))  # fmt: skip
+                for n, t in (
+                    ("patient", "reference"),
+                    ("date", "date"),
+                    ("agent", "reference"),
+                    ("entity", "reference"),
+                    ("action", "token"),
+                )
             ]
         if rtype == "Patient":
             entry["operation"] = [
-                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }
             ]
         out.append(entry)
     return out
@@ -64,13 +80,23 @@ def statement(base_url: str) -> dict[str, Any]:
                 "security": {
                     "cors": False,
                     "service": [
-                        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                     "code": "SMART-on-FHIR"}]}  # fmt: skip
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
                     ],
                     "description": "Bearer JWT issued by this server; SMART v2 scopes enforced per request",
                 },
                 "resource": _resources(),
-                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
                 "searchParam": [
                     {"name": "_id", "type": "token"},
                     {"name": "_lastUpdated", "type": "date"},

@@ -24,7 +24,9 @@ def call(
     base_url: str = "",
 ) -> FhirResponse:
     raw = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else b"")
-    req = FhirRequest(method, path, [], {k.lower(): v for k, v in (headers or {}).items()}, raw, base_url)
+    req = FhirRequest(
+        method, path, [], {k.lower(): v for k, v in (headers or {}).items()}, raw, base_url
+    )
     if "?" in path:
         from urllib.parse import parse_qsl
 

@@ -77,7 +77,9 @@ class Router:
         if n == 0:
             if m == "POST":
                 return self._bundle(req, repo)
-            raise FhirError(400, "not-supported", "Search across all types is not supported; name a type")
+            raise FhirError(
+                400, "not-supported", "Search across all types is not supported; name a type"
+            )
         if parts[0] == "metadata" and n == 1 and m == "GET":
             return FhirResponse(200, capability.statement(req.base_url))
         if parts[0] == "_history" and n == 1 and m == "GET":
@@ -102,7 +104,9 @@ class Router:
             if second == "_history" and m == "GET":
                 return self._history(req, repo, rtype, None)
             if second.startswith("$"):
-                raise FhirError(400, "not-supported", f"Operation {second} is not supported on {rtype}")
+                raise FhirError(
+                    400, "not-supported", f"Operation {second} is not supported on {rtype}"
+                )
             if m == "GET":
                 return self._read(req, repo, rtype, second)
             if m == "PUT":
@@ -114,18 +118,28 @@ class Router:
         elif n == 3 and parts[2] == "$everything" and rtype == "Patient" and m in ("GET", "POST"):
             return self._everything(req, repo, parts[1])
         elif n == 3 and parts[2].startswith("$"):
-            raise FhirError(400, "not-supported", f"Operation {parts[2]} is not supported on {rtype}")
+            raise FhirError(
+                400, "not-supported", f"Operation {parts[2]} is not supported on {rtype}"
+            )
         elif n == 4 and parts[2] == "_history" and m == "GET":
             stored = repo.vread(rtype, parts[1], parts[3])
             return self._resource(stored, 200, req)
-        raise FhirError(405 if n <= 2 else 404, "not-supported", f"{m} /{req.path} is not a FHIR interaction this server supports")
+        raise FhirError(
+            405 if n <= 2 else 404,
+            "not-supported",
+            f"{m} /{req.path} is not a FHIR interaction this server supports",
+        )
 
     # -- helpers ------------------------------------------------------------------
 
     def _json_body(self, req: FhirRequest) -> Any:
         ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
         if ctype and ctype not in JSON_TYPES:
-            raise FhirError(415, "not-supported", f"Content-Type '{ctype}' is not supported; send application/fhir+json")
+            raise FhirError(
+                415,
+                "not-supported",
+                f"Content-Type '{ctype}' is not supported; send application/fhir+json",
+            )
         if not req.body.strip():
             raise bad_request("The request has no body")
         try:
@@ -136,7 +150,9 @@ class Router:
     def _form(self, req: FhirRequest) -> list[tuple[str, str]]:
         ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
-            raise FhirError(415, "not-supported", "POST _search needs application/x-www-form-urlencoded")
+            raise FhirError(
+                415, "not-supported", "POST _search needs application/x-www-form-urlencoded"
+            )
         try:
             return parse_qsl(req.body.decode(), keep_blank_values=True)
         except UnicodeDecodeError:
@@ -174,7 +190,9 @@ class Router:
             return FhirResponse(status, None, headers)
         if ret == "OperationOutcome":
             text = f"{stored.resource_type}/{stored.id} version {stored.version_id} stored"
-            return FhirResponse(status, outcome(Issue("information", "informational", text), *warnings), headers)
+            return FhirResponse(
+                status, outcome(Issue("information", "informational", text), *warnings), headers
+            )
         if warnings:
             # The resource is what the client asked for; warnings ride in a header-free way
             # only in the OperationOutcome form, so mention them there too.
@@ -224,7 +242,9 @@ class Router:
         with repo.unit_of_work():
             found = repo.search(search).matches
             if len(found) > 1:
-                raise FhirError(412, "multiple-matches", f"The criteria match {len(found)} {rtype} resources")
+                raise FhirError(
+                    412, "multiple-matches", f"The criteria match {len(found)} {rtype} resources"
+                )
             for f in found:
                 repo.delete(rtype, f.id)
         return FhirResponse(200, information(f"{len(found)} {rtype} deleted"))
@@ -233,7 +253,13 @@ class Router:
         self, req: FhirRequest, repo: Repository, rtype: str, query: list[tuple[str, str]]
     ) -> FhirResponse:
         lenient = (self._prefer(req, "handling") or "strict") == "lenient"
-        search = parse(rtype, query, default_count=self.default_count, max_count=self.max_count, lenient=lenient)
+        search = parse(
+            rtype,
+            query,
+            default_count=self.default_count,
+            max_count=self.max_count,
+            lenient=lenient,
+        )
         result = repo.search(search)
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
         if result.total is not None:
@@ -249,10 +275,16 @@ class Router:
 
     def _entry(self, base: str, s: Stored, mode: str, search: SearchRequest) -> dict[str, Any]:
         if search.elements or search.summary in ("true", "text", "data"):
-            resource: Any = shape(s.json(), search.summary, search.elements if mode == "match" else [])
+            resource: Any = shape(
+                s.json(), search.summary, search.elements if mode == "match" else []
+            )
         else:
             resource = orjson.Fragment(s.content)
-        return {"fullUrl": f"{base}/{s.resource_type}/{s.id}", "resource": resource, "search": {"mode": mode}}
+        return {
+            "fullUrl": f"{base}/{s.resource_type}/{s.id}",
+            "resource": resource,
+            "search": {"mode": mode},
+        }
 
     def _links(
         self, base: str, rtype: str, query: list[tuple[str, str]], search: SearchRequest, got: int
@@ -294,7 +326,9 @@ class Router:
         self, req: FhirRequest, repo: Repository, rtype: str | None, rid: str | None
     ) -> FhirResponse:
         count, offset = self._paging(req, self.default_count)
-        entries, total = repo.history(rtype, rid, since=self._since(req), count=count, offset=offset)
+        entries, total = repo.history(
+            rtype, rid, since=self._since(req), count=count, offset=offset
+        )
         path = "/".join(p for p in (rtype, rid, "_history") if p)
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
@@ -326,7 +360,10 @@ class Router:
         entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
         if not s.deleted:
             entry["resource"] = orjson.Fragment(s.content)
-        entry["request"] = {"method": e.method, "url": url if e.method != "POST" else s.resource_type}
+        entry["request"] = {
+            "method": e.method,
+            "url": url if e.method != "POST" else s.resource_type,
+        }
         entry["response"] = {
             "status": "204" if s.deleted else ("201" if s.version_id == 1 else "200"),
             "etag": s.etag,
@@ -340,15 +377,20 @@ class Router:
         types = [t.strip() for t in types_param.split(",")] if types_param else None
         for t in types or []:
             check_type(t)
-        found, total = repo.everything(pid, since=self._since(req), types=types, count=count, offset=offset)
+        found, total = repo.everything(
+            pid, since=self._since(req), types=types, count=count, offset=offset
+        )
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "type": "searchset",
             "total": total,
             "link": self._plain_links(req, f"Patient/{pid}/$everything", count, offset, total),
             "entry": [
-                {"fullUrl": f"{req.base_url}/{s.resource_type}/{s.id}",
-                 "resource": orjson.Fragment(s.content), "search": {"mode": "match"}}  # fmt: skip
+                {
+                    "fullUrl": f"{req.base_url}/{s.resource_type}/{s.id}",
+                    "resource": orjson.Fragment(s.content),
+                    "search": {"mode": "match"},
+                }
                 for s in found
             ],
         }
@@ -359,10 +401,14 @@ class Router:
     ) -> FhirResponse:
         """AuditEvent is the audit log itself: readable and searchable, never written."""
         if method != "GET" or len(rest) > 1 or (rest and rest[0].startswith("_")):
-            raise FhirError(405, "not-supported", "AuditEvent is read-only: the audit log cannot be changed")
+            raise FhirError(
+                405, "not-supported", "AuditEvent is read-only: the audit log cannot be changed"
+            )
         if rest:
             return FhirResponse(200, audit_events.read(repo.engine, repo.ctx, rest[0]))
-        events, total, count, offset = audit_events.search(repo.engine, repo.ctx, req.query, self.max_count)
+        events, total, count, offset = audit_events.search(
+            repo.engine, repo.ctx, req.query, self.max_count
+        )
         return FhirResponse(
             200,
             {
@@ -371,7 +417,11 @@ class Router:
                 "total": total,
                 "link": self._plain_links(req, "AuditEvent", count, offset, total),
                 "entry": [
-                    {"fullUrl": f"{req.base_url}/AuditEvent/{e['id']}", "resource": e, "search": {"mode": "match"}}
+                    {
+                        "fullUrl": f"{req.base_url}/AuditEvent/{e['id']}",
+                        "resource": e,
+                        "search": {"mode": "match"},
+                    }
                     for e in events
                 ],
             },
@@ -386,7 +436,9 @@ class Router:
 
         def get(url: str, method: str) -> tuple[int, Any]:
             path, _, qs = url.partition("?")
-            sub = FhirRequest(method, path, parse_qsl(qs, keep_blank_values=True), {}, b"", req.base_url)
+            sub = FhirRequest(
+                method, path, parse_qsl(qs, keep_blank_values=True), {}, b"", req.base_url
+            )
             resp = self._dispatch(sub, repo)
             body = orjson.loads(resp.body) if isinstance(resp.body, bytes) else resp.body
             return resp.status, body
@@ -396,5 +448,7 @@ class Router:
         elif kind == "batch":
             result = bundles.run_batch(repo, body, get, representation)
         else:
-            raise bad_request(f"Bundle.type must be batch or transaction, not '{kind}'", "Bundle.type")
+            raise bad_request(
+                f"Bundle.type must be batch or transaction, not '{kind}'", "Bundle.type"
+            )
         return FhirResponse(200, result)

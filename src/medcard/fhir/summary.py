@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
 ALWAYS = ("resourceType", "id", "meta")
 
 
@@ -37,9 +40,11 @@ def _keep(res: dict[str, Any], allowed: set[str] | frozenset[str]) -> dict[str, 
     out = {}
     for key, value in res.items():
         base = key[1:] if key.startswith("_") else key
-        if key in ALWAYS or base in allowed or any(base.startswith(a) and a.endswith("[x]") for a in allowed):
-            out[key] = value
-        elif any(a.endswith("[x]") and base.startswith(a[:-3]) for a in allowed):
+        if (
+            key in ALWAYS
+            or base in allowed
+            or any(base.startswith(a) and a.endswith("[x]") for a in allowed)
+        ) or any(a.endswith("[x]") and base.startswith(a[:-3]) for a in allowed):
             out[key] = value
     return out
 

@@ -59,10 +59,19 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
         except ValidationError as exc:
             for err in exc.errors()[:MAX_ISSUES]:
                 where = ".".join(str(p) for p in err["loc"])
-                issues.append(Issue("error", "structure", f"{rtype}.{where}: {err['msg']}", (f"{rtype}.{where}",)))
+                issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{rtype}.{where}: {err['msg']}",
+                        (f"{rtype}.{where}",),
+                    )
+                )
     issues += _check_bindings(rtype, resource)
     if issues:
-        raise FhirError(400, issues[0].code, issues[0].diagnostics, issues[0].expression, issues[1:])
+        raise FhirError(
+            400, issues[0].code, issues[0].diagnostics, issues[0].expression, issues[1:]
+        )
     if rtype == "Patient":
         return _check_patient_identifiers(resource)
     return []
@@ -113,7 +122,9 @@ def _check_patient_identifiers(patient: dict[str, Any]) -> list[Issue]:
             try:
                 identifiers.validate_enp_format(value)
             except identifiers.IdentifierError as exc:
-                raise unprocessable(f"Invalid OMS policy number (ENP) '{value}': {exc}", where) from exc
+                raise unprocessable(
+                    f"Invalid OMS policy number (ENP) '{value}': {exc}", where
+                ) from exc
             if not identifiers.enp_checksum_ok(value):
                 warnings.append(
                     Issue(

@@ -47,7 +47,9 @@ def fhir_response(resp: FhirResponse) -> Response:
     )
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(outcome(Issue("error", code, message))),
         status_code=status,
@@ -64,8 +66,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         yield
         app.state.services.engine.dispose()
 
-    app = FastAPI(title="medcard", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)  # fmt: skip
+    app = FastAPI(
+        title="medcard",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     eng = engine or make_engine(settings)
     services = Services(
         settings=settings,
@@ -78,7 +86,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/fhir"):
-            return error_response(exc.status_code, "not-found" if exc.status_code == 404 else "processing", str(exc.detail))
+            return error_response(
+                exc.status_code,
+                "not-found" if exc.status_code == 404 else "processing",
+                str(exc.detail),
+            )
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -90,13 +102,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if isinstance(exc, OperationalError | PoolTimeout) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
-            return error_response(503, "transient", "The database is unavailable; retry shortly", {"Retry-After": "1"})
+            return error_response(
+                503, "transient", "The database is unavailable; retry shortly", {"Retry-After": "1"}
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "exception", "Internal error; it has been logged")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
-        return HTMLResponse(landing_page(str(request.base_url).rstrip("/"), request.query_params.get("lang", "ru")))
+        return HTMLResponse(
+            landing_page(str(request.base_url).rstrip("/"), request.query_params.get("lang", "ru"))
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -107,7 +123,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             with services.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "up"})
 

@@ -40,8 +40,21 @@ def _strings(value: Any) -> list[str]:
     if not isinstance(value, dict):
         return []
     out: list[str] = []
-    for key in ("text", "family", "given", "prefix", "suffix", "line", "city", "district",
-                "state", "postalCode", "country", "value", "display"):  # fmt: skip
+    for key in (
+        "text",
+        "family",
+        "given",
+        "prefix",
+        "suffix",
+        "line",
+        "city",
+        "district",
+        "state",
+        "postalCode",
+        "country",
+        "value",
+        "display",
+    ):
         v = value.get(key)
         if isinstance(v, str):
             out.append(v)
@@ -94,8 +107,13 @@ def index_rows(resource: dict[str, Any], patient_id: str) -> Rows:
 
     def add(table: str, param: str, **values: Any) -> None:
         rows.setdefault(table, []).append(
-            {"resource_type": rtype, "resource_id": rid, "patient_id": patient_id,
-             "param": param, **values}  # fmt: skip
+            {
+                "resource_type": rtype,
+                "resource_id": rid,
+                "patient_id": patient_id,
+                "param": param,
+                **values,
+            }
         )
 
     for p in indexed_params(rtype):
@@ -124,8 +142,13 @@ def index_rows(resource: dict[str, Any], patient_id: str) -> Rows:
                     add("reference", p.name, **r)
             elif p.type == "quantity":
                 if isinstance(v, dict) and isinstance(v.get("value"), int | float):
-                    add("quantity", p.name, value=float(v["value"]),
-                        system=_cut(v.get("system")), code=_cut(v.get("code") or v.get("unit")))  # fmt: skip
+                    add(
+                        "quantity",
+                        p.name,
+                        value=float(v["value"]),
+                        system=_cut(v.get("system")),
+                        code=_cut(v.get("code") or v.get("unit")),
+                    )
             elif p.type == "number":
                 if isinstance(v, int | float) and not isinstance(v, bool):
                     add("number", p.name, value=float(v))

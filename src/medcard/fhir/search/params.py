@@ -88,7 +88,9 @@ def split_prefix(value: str) -> tuple[str, str]:
 def _check_value(param_type: str, name: str, value: str, modifier: str | None) -> None:
     if modifier == "missing":
         if value not in ("true", "false"):
-            raise bad_request(f"Search parameter '{name}:missing' takes true or false, not '{value}'")
+            raise bad_request(
+                f"Search parameter '{name}:missing' takes true or false, not '{value}'"
+            )
         return
     if param_type == "date":
         _, v = split_prefix(value)
@@ -102,7 +104,9 @@ def _check_value(param_type: str, name: str, value: str, modifier: str | None) -
         try:
             number_range(number)
         except ValueError:
-            raise bad_request(f"Search parameter '{name}': '{value}' is not a valid number") from None
+            raise bad_request(
+                f"Search parameter '{name}': '{value}' is not a valid number"
+            ) from None
     if value == "" and param_type != "string":
         raise bad_request(f"Search parameter '{name}' has an empty value")
 
@@ -172,11 +176,11 @@ def parse(
             continue
         if modifier:
             allowed = MODIFIERS.get(param.type, set())
-            is_type_modifier = (
-                param.type == "reference" and modifier in spec.resource_types()
-            )
+            is_type_modifier = param.type == "reference" and modifier in spec.resource_types()
             if modifier not in allowed and not is_type_modifier:
-                unknown(f"Modifier ':{modifier}' is not supported on {param.type} parameter '{name}'")
+                unknown(
+                    f"Modifier ':{modifier}' is not supported on {param.type} parameter '{name}'"
+                )
                 continue
         values = split_values(raw)
         for v in values:

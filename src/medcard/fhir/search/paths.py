@@ -27,7 +27,9 @@ def _children(node: dict[str, Any], name: str) -> list[Any]:
     if name.endswith("[x]"):
         prefix = name[:-3]
         n = len(prefix)
-        return [v for k, v in node.items() if k.startswith(prefix) and len(k) > n and k[n].isupper()]
+        return [
+            v for k, v in node.items() if k.startswith(prefix) and len(k) > n and k[n].isupper()
+        ]
     value = node.get(name)
     return [] if value is None else [value]
 
@@ -47,7 +49,9 @@ def evaluate(resource: dict[str, Any], steps: list[Any]) -> list[Any]:
                 found.extend(value if isinstance(value, list) else [value])
         if where:
             found = [
-                f for f in found if isinstance(f, dict) and all(f.get(k) == v for k, v in where.items())
+                f
+                for f in found
+                if isinstance(f, dict) and all(f.get(k) == v for k, v in where.items())
             ]
         if resolve:
             found = [

@@ -200,7 +200,7 @@ def _value_cond(
         prefix, rest = split_prefix(value)
         number, system, code = rest, None, None
         if ptype == "quantity" and "|" in rest:
-            number, system, code = (rest.split("|") + ["", ""])[:3]
+            number, system, code = ([*rest.split("|"), "", ""])[:3]
         cond = _number_cond(prefix, number, t.c.value)
         extra = []
         if system:
@@ -242,9 +242,9 @@ def _number_cond(prefix: str, number: str, col: Any) -> ColumnElement[bool]:
         return and_(col >= low, col < high)
     if prefix == "ne":
         return or_(col < low, col >= high)
-    if prefix == "gt" or prefix == "sa":
+    if prefix in {"gt", "sa"}:
         return col > v  # type: ignore[no-any-return]
-    if prefix == "lt" or prefix == "eb":
+    if prefix in {"lt", "eb"}:
         return col < v  # type: ignore[no-any-return]
     if prefix == "ge":
         return col >= v  # type: ignore[no-any-return]
@@ -331,5 +331,7 @@ def search_statement(
     )
 
 
-def count_statement(req: SearchRequest, restriction: Restriction, base_url: str = "") -> Select[Any]:
+def count_statement(
+    req: SearchRequest, restriction: Restriction, base_url: str = ""
+) -> Select[Any]:
     return select(func.count()).select_from(r).where(*where_clauses(req, restriction, base_url))

@@ -13,10 +13,20 @@ COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 # Result parameters (R4 3.1.1.5): they shape the answer rather than filter it.
 RESULT_PARAMS = frozenset(
     {
-        "_sort", "_count", "_include", "_revinclude", "_summary", "_total", "_elements",
-        "_contained", "_containedType", "_offset", "_format", "_pretty",
+        "_sort",
+        "_count",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_total",
+        "_elements",
+        "_contained",
+        "_containedType",
+        "_offset",
+        "_format",
+        "_pretty",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

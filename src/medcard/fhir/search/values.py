@@ -50,7 +50,14 @@ def date_range(text: str) -> tuple[int, int]:
         frac = m["f"] or ""
         micro = int((frac + "000000")[:6]) if frac else 0
         start = datetime(
-            y, int(m["m"]), int(m["d"]), int(m["H"]), int(m["M"]), int(m["S"] or 0), micro, tzinfo=tz
+            y,
+            int(m["m"]),
+            int(m["d"]),
+            int(m["H"]),
+            int(m["M"]),
+            int(m["S"] or 0),
+            micro,
+            tzinfo=tz,
         )
         if m["S"] is None:
             end = start + timedelta(minutes=1)

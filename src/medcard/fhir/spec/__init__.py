@@ -38,4 +38,6 @@ def patient_compartment() -> dict[str, list[str]]:
 @cache
 def required_bindings() -> dict[str, dict[str, frozenset[str]]]:
     raw: dict[str, dict[str, list[str]]] = _load("required_bindings.json")
-    return {rt: {path: frozenset(codes) for path, codes in paths.items()} for rt, paths in raw.items()}
+    return {
+        rt: {path: frozenset(codes) for path, codes in paths.items()} for rt, paths in raw.items()
+    }

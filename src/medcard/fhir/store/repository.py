@@ -15,7 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, false, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from medcard.access.context import AccessContext
@@ -28,7 +40,6 @@ from medcard.fhir.outcomes import (
     FhirError,
     Issue,
     bad_request,
-    conflict,
     not_found,
     precondition_failed,
 )
@@ -254,10 +265,14 @@ class Repository:
             self.audit.add("search", rtype, detail=detail)
         for pid in sorted(patients):
             ids = [m.id for m in matches if m.patient_id == pid][:20]
-            self.audit.add("search", rtype, ",".join(ids)[:64] if len(ids) == 1 else "", pid, detail=detail)
+            self.audit.add(
+                "search", rtype, ",".join(ids)[:64] if len(ids) == 1 else "", pid, detail=detail
+            )
         return SearchResult(matches, included, total, req)
 
-    def _includes(self, conn: Connection, req: SearchRequest, matches: list[Stored]) -> list[Stored]:
+    def _includes(
+        self, conn: Connection, req: SearchRequest, matches: list[Stored]
+    ) -> list[Stored]:
         ref = INDEX_TABLES["reference"]
         seen = {(m.resource_type, m.id) for m in matches}
         out: list[Stored] = []
@@ -285,8 +300,13 @@ class Repository:
                 by_type.setdefault(m.resource_type, []).append(m.id)
             for ttype, ids in by_type.items():
                 stmt = (
-                    select(resources.c.id, resources.c.content, resources.c.version_id,
-                           resources.c.last_updated, resources.c.patient_id)  # fmt: skip
+                    select(
+                        resources.c.id,
+                        resources.c.content,
+                        resources.c.version_id,
+                        resources.c.last_updated,
+                        resources.c.patient_id,
+                    )
                     .where(
                         resources.c.resource_type == inc.source_type,
                         resources.c.deleted == false(),
@@ -316,8 +336,13 @@ class Repository:
                 allowed = restriction(self.ctx, ttype, "r")
             except FhirError:
                 continue
-            stmt = select(resources.c.id, resources.c.content, resources.c.version_id,
-                          resources.c.last_updated, resources.c.patient_id).where(  # fmt: skip
+            stmt = select(
+                resources.c.id,
+                resources.c.content,
+                resources.c.version_id,
+                resources.c.last_updated,
+                resources.c.patient_id,
+            ).where(
                 resources.c.resource_type == ttype,
                 resources.c.id.in_(ids),
                 resources.c.deleted == false(),
@@ -370,18 +395,29 @@ class Repository:
         with self._reading() as conn:
             total = conn.execute(select(func.count()).select_from(v).where(*conds)).scalar_one()
             rows = conn.execute(
-                select(v.c.resource_type, v.c.id, v.c.version_id, v.c.last_updated, v.c.content,
-                       v.c.deleted, v.c.patient_id, v.c.method)  # fmt: skip
+                select(
+                    v.c.resource_type,
+                    v.c.id,
+                    v.c.version_id,
+                    v.c.last_updated,
+                    v.c.content,
+                    v.c.deleted,
+                    v.c.patient_id,
+                    v.c.method,
+                )
                 .where(*conds)
                 .order_by(v.c.last_updated.desc(), v.c.version_id.desc())
                 .limit(count)
                 .offset(offset)
             ).all()
         entries = [
-            HistoryEntry(Stored(t, i, vid, lu, c, bool(d), p), m) for t, i, vid, lu, c, d, p, m in rows
+            HistoryEntry(Stored(t, i, vid, lu, c, bool(d), p), m)
+            for t, i, vid, lu, c, d, p, m in rows
         ]
         for pid in sorted({e.stored.patient_id for e in entries}) or [""]:
-            self.audit.add("history", rtype or "", rid or "", pid, detail=f"{len(entries)} versions")
+            self.audit.add(
+                "history", rtype or "", rid or "", pid, detail=f"{len(entries)} versions"
+            )
         return entries, total
 
     def everything(
@@ -396,9 +432,10 @@ class Repository:
         """Patient/$everything: the patient, their compartment and what it references."""
         patient = self.read("Patient", patient_id)
         readable = {
-            t for t in (types or spec.resource_types())
+            t
+            for t in (types or spec.resource_types())
             if self.ctx.scopes.levels_granting(t, "r") and t != "Patient"
-        }  # fmt: skip
+        }
         allowed = restriction(self.ctx, "Patient", "r")
         if not allowed.allows("Patient", patient_id):
             raise self._deny_hidden("Patient", patient_id, "everything")
@@ -410,11 +447,18 @@ class Repository:
         ]
         if since is not None:
             conds.append(resources.c.last_updated >= since)
-        cols = (resources.c.resource_type, resources.c.id, resources.c.version_id,
-                resources.c.last_updated, resources.c.content)  # fmt: skip
+        cols = (
+            resources.c.resource_type,
+            resources.c.id,
+            resources.c.version_id,
+            resources.c.last_updated,
+            resources.c.content,
+        )
         out: list[Stored] = []
         with self._reading() as conn:
-            total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+            total = conn.execute(
+                select(func.count()).select_from(resources).where(*conds)
+            ).scalar_one()
             if offset == 0 and (not types or "Patient" in types):
                 out.append(patient)
             rows = conn.execute(
@@ -427,7 +471,9 @@ class Repository:
             out += [Stored(t, i, v, lu, c, False, patient_id) for t, i, v, lu, c in rows]
             if offset == 0:
                 out += self._everything_references(conn, patient_id, readable)
-        self.audit.add("everything", "Patient", patient_id, patient_id, detail=f"{len(out)} resources")
+        self.audit.add(
+            "everything", "Patient", patient_id, patient_id, detail=f"{len(out)} resources"
+        )
         return out, total + 1
 
     def _everything_references(
@@ -443,8 +489,13 @@ class Repository:
             .subquery()
         )
         rows = conn.execute(
-            select(resources.c.resource_type, resources.c.id, resources.c.version_id,
-                   resources.c.last_updated, resources.c.content)  # fmt: skip
+            select(
+                resources.c.resource_type,
+                resources.c.id,
+                resources.c.version_id,
+                resources.c.last_updated,
+                resources.c.content,
+            )
             .join(
                 targets,
                 and_(
@@ -498,7 +549,9 @@ class Repository:
         if body_id is None:
             raise bad_request("The resource in an update must carry its id", f"{rtype}.id")
         if body_id != rid:
-            raise bad_request(f"The id in the body ('{body_id}') differs from the URL ('{rid}')", f"{rtype}.id")
+            raise bad_request(
+                f"The id in the body ('{body_id}') differs from the URL ('{rid}')", f"{rtype}.id"
+            )
         warnings = validate(resource)
         conn = self._writer()
         self._flush()
@@ -519,7 +572,9 @@ class Repository:
         stored = self._write_version(resource, current, "PUT")
         return WriteResult(stored, 200 if not current.deleted else 201, warnings)
 
-    def conditional_update(self, rtype: str, query_text: str, resource: dict[str, Any]) -> WriteResult:
+    def conditional_update(
+        self, rtype: str, query_text: str, resource: dict[str, Any]
+    ) -> WriteResult:
         check_resource_type(resource, rtype)
         matches = self._conditional_match(rtype, query_text, "Conditional update")
         if len(matches) > 1:
@@ -531,7 +586,9 @@ class Repository:
             return self.create(resource)
         target = matches[0]
         if resource.get("id") not in (None, target.id):
-            raise bad_request(f"The body's id '{resource['id']}' differs from the matched {rtype}/{target.id}")
+            raise bad_request(
+                f"The body's id '{resource['id']}' differs from the matched {rtype}/{target.id}"
+            )
         return self.update(rtype, target.id, {**resource, "id": target.id})
 
     def delete(self, rtype: str, rid: str) -> Stored | None:
@@ -570,8 +627,14 @@ class Repository:
         if not self._restriction(rtype, "c").allows(rtype, patient_id):
             raise self._forbidden_write(rtype, rid, "create")
         content = orjson.dumps(res)
-        row = {"resource_type": rtype, "id": rid, "version_id": version, "patient_id": patient_id,
-               "last_updated": now, "deleted": False}  # fmt: skip
+        row = {
+            "resource_type": rtype,
+            "id": rid,
+            "version_id": version,
+            "patient_id": patient_id,
+            "last_updated": now,
+            "deleted": False,
+        }
         self._queue("resources", {**row, "content": content})
         self._queue("versions", {**row, "content": content, "method": method})
         for table, rows in index_rows(res, patient_id).items():
@@ -602,8 +665,13 @@ class Repository:
                 resources.c.id == rid,
                 resources.c.version_id == current.version_id,
             )
-            .values(version_id=version, patient_id=patient_id, last_updated=now, deleted=deleted,
-                    content=content)  # fmt: skip
+            .values(
+                version_id=version,
+                patient_id=patient_id,
+                last_updated=now,
+                deleted=deleted,
+                content=content,
+            )
         ).rowcount
         if changed != 1:
             raise precondition_failed(
@@ -615,8 +683,16 @@ class Repository:
             )
         conn.execute(
             insert(resource_versions),
-            {"resource_type": rtype, "id": rid, "version_id": version, "patient_id": patient_id,
-             "last_updated": now, "deleted": deleted, "content": content, "method": method},  # fmt: skip
+            {
+                "resource_type": rtype,
+                "id": rid,
+                "version_id": version,
+                "patient_id": patient_id,
+                "last_updated": now,
+                "deleted": deleted,
+                "content": content,
+                "method": method,
+            },
         )
         if not deleted:
             for table, rows in index_rows(res, patient_id).items():
@@ -653,7 +729,9 @@ def _patient_clause(v: Any, allowed: Restriction, rtype: str) -> Any:
 
 def _system_restriction(ctx: AccessContext) -> Restriction:
     """System-level history: unrestricted only for user/system wildcards."""
-    wildcard = {s.level for s in ctx.scopes.scopes if s.resource_type == "*" and "s" in s.permissions}
+    wildcard = {
+        s.level for s in ctx.scopes.scopes if s.resource_type == "*" and "s" in s.permissions
+    }
     if "system" in wildcard or "user" in wildcard:
         return Restriction(None)
     if ctx.patient_ids and "patient" in wildcard:
