@@ -69,6 +69,16 @@ class AuditBuffer:
             self.entries = []
 
     def flush_separately(self, engine: Engine) -> None:
+        """Write read and denial entries in a short transaction of their own.
+
+        On PostgreSQL this commit does not wait for the WAL flush (synchronous_commit
+        off, for this transaction only): a read must not pay a disk sync, and the
+        database still never keeps half an entry.  What such a commit risks is losing
+        the last fraction of a second of read entries if the database server itself
+        crashes; writes keep their synchronous commits.
+        """
         if self.entries:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 self.flush(conn)
