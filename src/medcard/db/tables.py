@@ -156,6 +156,13 @@ audit_log = Table(
     Column("outcome", String(2), nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
     Column("request_id", String(64), nullable=False, server_default=""),
+    Column("purpose", String(255), nullable=False, server_default=""),
+    Column("emergency", Boolean, nullable=False, server_default="0"),
+    Column("organization", String(128), nullable=False, server_default=""),
+    # Tamper evidence: entries are chained in sealing order, each hashing the previous.
+    Column("chain_seq", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ux_audit_chain_seq", "chain_seq", unique=True),
     Index("ix_audit_patient", "patient_id", "recorded"),
     Index("ix_audit_actor", "actor", "recorded"),
     Index("ix_audit_recorded", "recorded"),
@@ -167,4 +174,112 @@ import_progress = Table(
     Column("source", Text, primary_key=True),
     Column("position", Integer, nullable=False),
     Column("updated", BigInteger, nullable=False),
+)
+
+
+# -- people, sign-in and OAuth (non-FHIR: credentials and sessions) -------------------
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("login", String(255), nullable=False, unique=True),  # casefolded e-mail or phone
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("display_name", String(255), nullable=False, server_default=""),
+    Column("fhir_ref", String(128), nullable=False, server_default=""),  # Patient/x, Practitioner/y
+    Column("organization_ref", String(128), nullable=False, server_default=""),
+    Column("region", String(16), nullable=False, server_default=""),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_enabled", Boolean, nullable=False, server_default="0"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("lang", String(8), nullable=False, server_default="ru"),
+    Column("created", BigInteger, nullable=False),
+    Column("password_changed", BigInteger, nullable=False),
+    Index("ix_accounts_fhir_ref", "fhir_ref"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie value
+    Column("account_id", String(36), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("mfa_ok", Boolean, nullable=False, server_default="0"),
+    Column("csrf", String(64), nullable=False),
+    Column("user_agent", String(255), nullable=False, server_default=""),
+    Column("ip", String(64), nullable=False, server_default=""),
+    Index("ix_sessions_account", "account_id"),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("used", Boolean, nullable=False, server_default="0"),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("secret_hash", Text, nullable=True),  # None for public clients (PKCE)
+    Column("redirect_uris", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("grant_types", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("scope", Text, nullable=False, server_default=""),  # the most it may ask for
+    Column("organization_ref", String(128), nullable=False, server_default=""),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created", BigInteger, nullable=False),
+)
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False, server_default=""),
+    Column("code_challenge_method", String(16), nullable=False, server_default=""),
+    Column("patient_id", String(64), nullable=False, server_default=""),
+    Column("nonce", String(255), nullable=False, server_default=""),
+    Column("expires", BigInteger, nullable=False),
+    Column("used", Boolean, nullable=False, server_default="0"),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of a refresh token, or an access jti
+    Column("kind", String(16), nullable=False),  # refresh | access
+    Column("client_id", String(64), nullable=False),
+    Column("account_id", String(36), nullable=False, server_default=""),
+    Column("scope", Text, nullable=False),
+    Column("patient_id", String(64), nullable=False, server_default=""),
+    Column("issued", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, server_default="0"),
+    Index("ix_oauth_tokens_account", "account_id"),
+)
+
+break_glass = Table(
+    "break_glass",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("started", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_break_glass_actor", "actor", "patient_id", "expires"),
+    Index("ix_break_glass_patient", "patient_id", "started"),
 )
