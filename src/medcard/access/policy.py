@@ -30,9 +30,11 @@ INTERACTION_PERMISSION = {
 
 @dataclass(frozen=True)
 class Restriction:
-    """None in ``patients`` means unrestricted."""
+    """None in ``patients`` means unrestricted.  ``shared``: whether resources outside
+    every patient compartment (Organization, Practitioner) are let through too."""
 
     patients: frozenset[str] | None
+    shared: bool = True
 
     @property
     def unrestricted(self) -> bool:
@@ -44,7 +46,7 @@ class Restriction:
         if patient_id:
             return patient_id in self.patients
         # Outside every compartment: shared reference data (Organization, Practitioner).
-        return not in_patient_compartment(resource_type)
+        return self.shared and not in_patient_compartment(resource_type)
 
 
 def in_patient_compartment(resource_type: str) -> bool:
@@ -56,6 +58,8 @@ def restriction(ctx: AccessContext, resource_type: str, permission: str) -> Rest
     if "system" in levels or "user" in levels:
         return Restriction(None)
     if "patient" in levels and ctx.patient_ids:
-        return Restriction(ctx.patient_ids)
+        # patient/ scopes reach the patient's own record; the clinic's reference data they
+        # may read (who treated me, where) but never change, since every card shares it.
+        return Restriction(ctx.patient_ids, shared=permission in ("r", "s"))
     verb = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}[permission]
     raise forbidden(f"The access token does not allow to {verb} {resource_type} (scope missing)")

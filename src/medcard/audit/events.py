@@ -98,6 +98,8 @@ def search(
         conds.append(scope)
     count, offset = 50, 0
     for key, value in query:
+        if "\x00" in key or "\x00" in value:
+            raise bad_request("Search parameters cannot contain NUL characters")
         name = key.split(":")[0]
         if name not in SUPPORTED:
             raise bad_request(f"Unknown search parameter '{key}' for AuditEvent")

@@ -83,12 +83,18 @@ def parse_entries(bundle: dict[str, Any]) -> list[Entry]:
     return out
 
 
-def _split_url(url: str) -> tuple[str, str | None, str | None]:
-    """'Patient' -> (Patient, None, None); 'Patient/1' -> id; 'Patient?x=y' -> query."""
+def _split_url(url: str, method: str) -> tuple[str, str | None, str | None]:
+    """'Patient' -> (Patient, None, None); 'Patient/1' -> id; 'Patient?x=y' -> query.
+
+    A write names a type (POST) or one resource (PUT, DELETE); anything longer, such
+    as 'Patient/1/x', is refused rather than read as 'Patient/1'.  GETs go to the router.
+    """
     path, _, query = url.partition("?")
     parts = [p for p in path.split("/") if p]
     if not parts:
         raise bad_request(f"Entry url '{url}' names no resource type")
+    if method != "GET" and len(parts) > (1 if method == "POST" else 2):
+        raise bad_request(f"Entry url '{url}' is not a valid {method} target")
     rid = parts[1] if len(parts) > 1 else None
     return parts[0], rid, query or None
 
@@ -163,7 +169,7 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, tuple[str, 
         try:
             if e.method not in ("POST", "PUT") or e.resource is None:
                 continue
-            rtype, rid, query = _split_url(e.url)
+            rtype, rid, query = _split_url(e.url, e.method)
             if e.resource.get("resourceType") != rtype:
                 raise bad_request(
                     f"resourceType '{e.resource.get('resourceType')}' does not match the url '{e.url}'"
@@ -171,7 +177,7 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, tuple[str, 
             if e.method == "POST":
                 existing = None
                 if e.if_none_exist:
-                    found = _match(repo, rtype, e.if_none_exist)
+                    found = repo.conditional_match(rtype, e.if_none_exist, "ifNoneExist")
                     if len(found) > 1:
                         raise FhirError(
                             412,
@@ -181,7 +187,7 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, tuple[str, 
                     existing = found[0].id if found else None
                 assigned = (rtype, existing or new_id(), existing is not None)
             elif query:
-                found = _match(repo, rtype, query)
+                found = repo.conditional_match(rtype, query, "Conditional update")
                 if len(found) > 1:
                     raise FhirError(
                         412, "multiple-matches", f"'{e.url}' matches {len(found)} resources"
@@ -286,7 +292,7 @@ def _apply(
     representation: bool,
 ) -> dict[str, Any]:
     try:
-        rtype, rid, query = _split_url(e.url)
+        rtype, rid, query = _split_url(e.url, e.method)
         if e.method == "POST":
             assert e.resource is not None
             key = e.full_url if e.full_url in ids else f"__entry{e.index}"
@@ -299,8 +305,10 @@ def _apply(
             assert e.resource is not None
             key = e.full_url if e.full_url in ids else f"__entry{e.index}"
             _, target, _ = ids[key]
-            if query and e.resource.get("id") not in (None, target):
-                raise bad_request(f"The body's id differs from the resource '{e.url}' matched")
+            if e.resource.get("id") not in (None, target):
+                raise bad_request(
+                    f"The body's id '{e.resource['id']}' differs from the resource '{e.url}' names"
+                )
             result = repo.update(rtype, target, {**e.resource, "id": target}, if_match=e.if_match)
             return _response(result.stored, _outcome_status(result), representation)
         if e.method == "DELETE":

@@ -209,6 +209,14 @@ class Router:
         return self._resource(stored, 200, req)
 
     def _create(self, req: FhirRequest, repo: Repository, rtype: str) -> FhirResponse:
+        stray = sorted({k for k, _ in req.query if k not in ("_format", "_pretty")})
+        if stray:
+            # Some clients send conditional-create criteria as a query string; ignoring
+            # them would create the duplicate the client meant to avoid (R4 http.html#ccreate).
+            raise bad_request(
+                f"POST {rtype} takes no search parameters ({', '.join(stray)}); "
+                "send conditional-create criteria in the If-None-Exist header"
+            )
         body = self._json_body(req)
         if isinstance(body, dict) and body.get("resourceType") != rtype:
             from medcard.fhir.validation import check_resource_type

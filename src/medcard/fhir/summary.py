@@ -29,6 +29,24 @@ def summary_elements(resource_type: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def choice_elements(resource_type: str) -> dict[str, str]:
+    """Concrete names of choice elements and their base: ``valueQuantity`` -> ``value``."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        model = get_fhir_model_class(resource_type)
+    except (ValueError, KeyError):
+        return {}
+    out = {}
+    for name, f in model.model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        base = extra.get("one_of_many")
+        if isinstance(base, str):
+            out[f.alias or name] = base
+    return out
+
+
 def _mark(res: dict[str, Any]) -> dict[str, Any]:
     meta = dict(res.get("meta") or {})
     meta["tag"] = [*meta.get("tag", []), SUBSETTED]
@@ -39,12 +57,9 @@ def _mark(res: dict[str, Any]) -> dict[str, Any]:
 def _keep(res: dict[str, Any], allowed: set[str] | frozenset[str]) -> dict[str, Any]:
     out = {}
     for key, value in res.items():
+        # "_birthDate" carries the extensions of birthDate
         base = key[1:] if key.startswith("_") else key
-        if (
-            key in ALWAYS
-            or base in allowed
-            or any(base.startswith(a) and a.endswith("[x]") for a in allowed)
-        ) or any(a.endswith("[x]") and base.startswith(a[:-3]) for a in allowed):
+        if key in ALWAYS or base in allowed:
             out[key] = value
     return out
 
@@ -52,10 +67,10 @@ def _keep(res: dict[str, Any], allowed: set[str] | frozenset[str]) -> dict[str, 
 def shape(res: dict[str, Any], summary: str | None, elements: list[str]) -> dict[str, Any]:
     rtype = res.get("resourceType", "")
     if elements:
-        wanted = {e.split(".")[0].strip() for e in elements}
-        summary_names = summary_elements(rtype)
-        # choice elements are declared as e.g. "value[x]" in the model aliases; accept both
-        allowed = wanted | {n for n in summary_names if n.endswith("[x]") and n[:-3] in wanted}
+        wanted = {e.split(".")[0].strip().removesuffix("[x]") for e in elements}
+        # a choice element is asked for by its base name ("value"), or as "value[x]"
+        choices = choice_elements(rtype)
+        allowed = wanted | {name for name, base in choices.items() if base in wanted}
         return _mark(_keep(res, allowed))
     if summary == "true":
         names = summary_elements(rtype)

@@ -8,6 +8,9 @@ checked here too.  R4-only types that R4B dropped are checked for bindings only.
 
 from __future__ import annotations
 
+import decimal
+import types
+import typing
 from functools import cache
 from typing import Any
 
@@ -51,6 +54,9 @@ def check_resource_type(resource: Any, expected: str | None = None) -> str:
 def validate(resource: dict[str, Any]) -> list[Issue]:
     """Raise FhirError for an invalid resource; return warnings for a valid one."""
     rtype = check_resource_type(resource)
+    nul = _nul_at(resource, rtype)
+    if nul is not None:  # R4 datatypes.html#string; PostgreSQL cannot store NUL in text either
+        raise bad_request(f"{nul}: strings cannot contain the NUL character", nul)
     issues: list[Issue] = []
     model = _model(rtype)
     if model is not None:
@@ -67,7 +73,9 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
                         (f"{rtype}.{where}",),
                     )
                 )
-    issues += _check_bindings(rtype, resource)
+        seen = {i.expression for i in issues}
+        issues += [i for i in _check_json_types(model, resource, rtype) if i.expression not in seen]
+    issues = [*issues, *_check_bindings(rtype, resource)][:MAX_ISSUES]
     if issues:
         raise FhirError(
             400, issues[0].code, issues[0].diagnostics, issues[0].expression, issues[1:]
@@ -75,6 +83,84 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
     if rtype == "Patient":
         return _check_patient_identifiers(resource)
     return []
+
+
+# FHIR JSON (R4 json.html 2.6.2): booleans are true/false and numbers are numbers, never
+# strings.  The pydantic models coerce ("yes" becomes True, "1.5" a Decimal), and the store
+# keeps the JSON as sent, so such values would be stored and served as invalid FHIR.
+_JSON_KINDS: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "a JSON boolean"),
+    int: ((int,), "a JSON integer"),
+    decimal.Decimal: ((int, float), "a JSON number"),
+}
+
+
+def _base_type(annotation: Any) -> Any:
+    """bool from ``Optional[List[Annotated[bool, ...]]]``; the model class of an element type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType, list):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return None
+            annotation = args[0]
+        else:
+            break
+    if isinstance(annotation, type) and hasattr(annotation, "get_model_klass"):
+        return annotation.get_model_klass()
+    return annotation
+
+
+@cache
+def _field_types(model: Any) -> dict[str, Any]:
+    return {f.alias or name: _base_type(f.annotation) for name, f in model.model_fields.items()}
+
+
+def _check_json_types(model: Any, node: dict[str, Any], where: str) -> list[Issue]:
+    issues: list[Issue] = []
+    fields = _field_types(model)
+    for key, value in node.items():
+        kind = fields.get(key)
+        if kind is None:
+            continue
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            at = f"{where}.{key}" + (f"[{i}]" if isinstance(value, list) else "")
+            if kind in _JSON_KINDS:
+                allowed, what = _JSON_KINDS[kind]
+                # JSON true/false are Python bools, which are ints too: keep them apart
+                right = isinstance(item, allowed) and isinstance(item, bool) == (kind is bool)
+                if item is not None and not right:
+                    issues.append(
+                        Issue("error", "structure", f"{at}: must be {what}, not {item!r}", (at,))
+                    )
+            elif isinstance(item, dict) and hasattr(kind, "model_fields"):
+                inner = (
+                    _model(item["resourceType"])
+                    if isinstance(item.get("resourceType"), str)
+                    else None
+                )
+                issues += _check_json_types(inner or kind, item, at)
+    return issues
+
+
+def _nul_at(node: Any, where: str) -> str | None:
+    """The path of the first string (or key) holding U+0000, if any."""
+    if isinstance(node, str):
+        return where if "\x00" in node else None
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found = where if "\x00" in key else _nul_at(value, f"{where}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found = _nul_at(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _values(node: Any, parts: list[str]) -> list[Any]:

@@ -143,10 +143,9 @@ def parse(
             _result_param(req, name, modifier, raw, max_count)
             continue
         chain_name = None
-        if "." in name:
-            name, chain_name = name.split(".", 1)
-            if ":" in name:
-                name, modifier = name.split(":", 1)
+        if "." in key:  # "subject:Patient.name": the type modifier comes before the chain
+            head, chain_name = key.split(".", 1)
+            name, _, modifier = head.partition(":")
         if not _NAME.match(name):
             unknown(f"Invalid search parameter name '{key}'")
             continue

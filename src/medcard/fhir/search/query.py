@@ -10,6 +10,7 @@ patient; otherwise they are IN-subqueries the planner can drive from the index.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -38,18 +39,36 @@ from medcard.fhir.search.values import MAX_US, date_range, fold, number_range
 r = resources
 
 
-def restriction_clause(restriction: Restriction, resource_type: str) -> ColumnElement[bool]:
+def restriction_clause(
+    restriction: Restriction, resource_type: str, patient_id: Any = None
+) -> ColumnElement[bool]:
+    """The rows of ``resource_type`` a restriction lets through, on ``resources`` or an index."""
     if restriction.patients is None:
         return true()
-    inside = r.c.patient_id.in_(sorted(restriction.patients))
+    column = r.c.patient_id if patient_id is None else patient_id
+    inside = column.in_(sorted(restriction.patients))
     if in_patient_compartment(resource_type):
         return inside
-    return or_(r.c.patient_id == "", inside)
+    return or_(column == "", inside)
+
+
+Chained = Mapping[str, Restriction]
 
 
 def where_clauses(
-    req: SearchRequest, restriction: Restriction, base_url: str = ""
+    req: SearchRequest,
+    restriction: Restriction,
+    base_url: str = "",
+    *,
+    chained: Chained | None = None,
 ) -> list[ColumnElement[bool]]:
+    """``chained`` holds the caller's restriction for each type a chain reaches into:
+    ``Observation?subject:Patient.name=x`` tests Patient rows, so it may test only the
+    Patient rows the caller may search.  Without it, chains keep to the compartments
+    of ``restriction``."""
+    if chained is None:
+        same = Restriction(restriction.patients)
+        chained = {f.chain.target_type: same for f in req.filters if f.chain is not None}
     rtype = req.resource_type
     clauses: list[ColumnElement[bool]] = [r.c.resource_type == rtype, r.c.deleted == false()]
     if restriction.patients is not None:
@@ -59,7 +78,7 @@ def where_clauses(
         clauses.append(r.c.patient_id.in_(patients))
     correlated = restriction.patients is not None or bool(patients)
     for f in req.filters:
-        clauses.append(_filter(f, rtype, correlated, base_url))
+        clauses.append(_filter(f, rtype, correlated, base_url, chained))
     return clauses
 
 
@@ -124,7 +143,9 @@ def _probe(
     )
 
 
-def _filter(f: Filter, rtype: str, correlated: bool, base_url: str) -> ColumnElement[bool]:
+def _filter(
+    f: Filter, rtype: str, correlated: bool, base_url: str, chained: Chained
+) -> ColumnElement[bool]:
     if f.name == "_id":
         cond = r.c.id.in_(list(f.values))
         return not_(cond) if f.modifier == "not" else cond
@@ -139,7 +160,7 @@ def _filter(f: Filter, rtype: str, correlated: bool, base_url: str) -> ColumnEle
         )
         return not_(has) if f.values[-1] == "true" else has
     if f.chain is not None:
-        return _chained(f, rtype, correlated)
+        return _chained(f, rtype, correlated, chained[f.chain.target_type])
     t = INDEX_TABLES[f.type]
     value_conds = [_value_cond(f.type, f.modifier, v, t, f.param, base_url) for v in f.values]
     if f.modifier == "not":
@@ -147,13 +168,18 @@ def _filter(f: Filter, rtype: str, correlated: bool, base_url: str) -> ColumnEle
     return _probe(f, rtype, correlated, or_(*value_conds))
 
 
-def _chained(f: Filter, rtype: str, correlated: bool) -> ColumnElement[bool]:
+def _chained(
+    f: Filter, rtype: str, correlated: bool, target_restriction: Restriction
+) -> ColumnElement[bool]:
     assert f.chain is not None
     target = f.chain.param
     tt = INDEX_TABLES[target.type]
     inner_conds = [_value_cond(target.type, None, v, tt, target, "") for v in f.values]
     targets = select(tt.c.resource_id).where(
-        tt.c.resource_type == f.chain.target_type, tt.c.param == target.name, or_(*inner_conds)
+        tt.c.resource_type == f.chain.target_type,
+        tt.c.param == target.name,
+        or_(*inner_conds),
+        restriction_clause(target_restriction, f.chain.target_type, tt.c.patient_id),
     )
     ref = INDEX_TABLES["reference"]
     return _probe(
@@ -198,7 +224,7 @@ def _value_cond(
         return _reference_cond(value, modifier, t, param, base_url)
     if ptype in ("number", "quantity"):
         prefix, rest = split_prefix(value)
-        number, system, code = rest, None, None
+        number, system, code = rest, "", ""
         if ptype == "quantity" and "|" in rest:
             number, system, code = ([*rest.split("|"), "", ""])[:3]
         cond = _number_cond(prefix, number, t.c.value)
@@ -320,11 +346,15 @@ def order_by(req: SearchRequest) -> list[Any]:
 
 
 def search_statement(
-    req: SearchRequest, restriction: Restriction, base_url: str = ""
+    req: SearchRequest,
+    restriction: Restriction,
+    base_url: str = "",
+    *,
+    chained: Chained | None = None,
 ) -> Select[Any]:
     return (
         select(r.c.id, r.c.content)
-        .where(*where_clauses(req, restriction, base_url))
+        .where(*where_clauses(req, restriction, base_url, chained=chained))
         .order_by(*order_by(req))
         .limit(req.count)
         .offset(req.offset)
@@ -332,6 +362,11 @@ def search_statement(
 
 
 def count_statement(
-    req: SearchRequest, restriction: Restriction, base_url: str = ""
+    req: SearchRequest,
+    restriction: Restriction,
+    base_url: str = "",
+    *,
+    chained: Chained | None = None,
 ) -> Select[Any]:
-    return select(func.count()).select_from(r).where(*where_clauses(req, restriction, base_url))
+    where = where_clauses(req, restriction, base_url, chained=chained)
+    return select(func.count()).select_from(r).where(*where)

@@ -17,6 +17,9 @@ _DATE = re.compile(
 )
 
 
+_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
 def _us(dt: datetime) -> int:
     return int((dt - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
 
@@ -76,6 +79,8 @@ def fold(text: str) -> str:
 
 def number_range(text: str) -> tuple[float, float, float]:
     """(value, low, high): the implicit range of a decimal given its precision (R4 3.1.1.4.2)."""
+    if not _DECIMAL.match(text):  # float() would also take "nan", "inf" and "1_000"
+        raise ValueError(f"not a FHIR decimal: {text!r}")
     value = float(text)
     if "e" in text.lower():
         mantissa = text.lower().split("e")[0]

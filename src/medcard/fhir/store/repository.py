@@ -8,6 +8,7 @@ row, its index rows and its audit entry.  What the caller may not see is "not fo
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,12 +41,14 @@ from medcard.fhir.outcomes import (
     FhirError,
     Issue,
     bad_request,
+    conflict,
     not_found,
     precondition_failed,
 )
 from medcard.fhir.search import query as sql
 from medcard.fhir.search.indexer import index_rows
 from medcard.fhir.search.params import SearchRequest, parse
+from medcard.fhir.search.values import MIN_US
 from medcard.fhir.store.compartment import patient_of
 from medcard.fhir.validation import check_resource_type, validate
 
@@ -90,6 +93,11 @@ class HistoryEntry:
     method: str
 
 
+# R4 datatypes.html#id: what a logical id may look like.  Anything else cannot name a
+# stored resource (reads say "not found") and is refused as a client-chosen id.
+ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -125,6 +133,9 @@ class Repository:
             self.audit.entries = self.audit.entries[:mark] + kept
             if isinstance(exc, FhirError | IntegrityError):
                 self.audit.add("transaction", outcome=FAILED, detail=str(exc)[:500])
+            if isinstance(exc, IntegrityError):
+                # another request wrote the same resource at the same moment
+                raise conflict("A concurrent request changed the same resource; retry") from None
             raise
         finally:
             self._conn = None
@@ -158,7 +169,11 @@ class Repository:
             rows = pending.get(name)
             if rows:
                 table = {"resources": resources, "versions": resource_versions}.get(name)
-                self._conn.execute(insert(table if table is not None else INDEX_TABLES[name]), rows)
+                target = table if table is not None else INDEX_TABLES[name]
+                if self._pg and len(rows) > COPY_THRESHOLD:
+                    _copy_rows(self._conn, target, rows)
+                else:
+                    self._conn.execute(insert(target), rows)
 
     # -- access -------------------------------------------------------------------
 
@@ -176,16 +191,19 @@ class Repository:
 
     # -- reads --------------------------------------------------------------------
 
-    def _current(self, conn: Connection, rtype: str, rid: str) -> Stored | None:
-        row = conn.execute(
-            select(
-                resources.c.version_id,
-                resources.c.last_updated,
-                resources.c.content,
-                resources.c.deleted,
-                resources.c.patient_id,
-            ).where(resources.c.resource_type == rtype, resources.c.id == rid)
-        ).first()
+    def _current(
+        self, conn: Connection, rtype: str, rid: str, *, lock: bool = False
+    ) -> Stored | None:
+        if not ID.fullmatch(rid):
+            return None
+        stmt = select(
+            resources.c.version_id,
+            resources.c.last_updated,
+            resources.c.content,
+            resources.c.deleted,
+            resources.c.patient_id,
+        ).where(resources.c.resource_type == rtype, resources.c.id == rid)
+        row = conn.execute(stmt.with_for_update() if lock else stmt).first()
         if row is None:
             return None
         return Stored(rtype, rid, row[0], row[1], row[2], bool(row[3]), row[4])
@@ -214,6 +232,8 @@ class Repository:
             vid = int(version)
         except ValueError:
             raise not_found(f"Version '{version}' of {rtype}/{rid} is not known") from None
+        if not ID.fullmatch(rid) or not -(2**31) < vid < 2**31:
+            raise not_found(f"Version {version} of {rtype}/{rid} is not known")
         with self._reading() as conn:
             row = conn.execute(
                 select(
@@ -240,15 +260,26 @@ class Repository:
         check_type(req.resource_type)
         rtype = req.resource_type
         allowed = self._restriction(rtype, "s")
+        if any("\x00" in v for f in req.filters for v in f.values):
+            # nothing stored holds NUL (validation refuses it), and PostgreSQL cannot take it
+            raise bad_request("Search values cannot contain the NUL character")
+        chained = {
+            f.chain.target_type: self._restriction(f.chain.target_type, "s")
+            for f in req.filters
+            if f.chain is not None
+        }
         total: int | None = None
         matches: list[Stored] = []
         included: list[Stored] = []
         with self._reading() as conn:
             if req.summary == "count" or req.total in ("accurate", "estimate"):
-                total = conn.execute(sql.count_statement(req, allowed, self.base_url)).scalar_one()
+                total = conn.execute(
+                    sql.count_statement(req, allowed, self.base_url, chained=chained)
+                ).scalar_one()
             if req.summary != "count" and req.count > 0:
-                stmt = sql.search_statement(req, allowed, self.base_url)
-                stmt = stmt.with_only_columns(
+                stmt = sql.search_statement(
+                    req, allowed, self.base_url, chained=chained
+                ).with_only_columns(
                     resources.c.id,
                     resources.c.content,
                     resources.c.version_id,
@@ -299,7 +330,7 @@ class Repository:
             for m in matches:
                 by_type.setdefault(m.resource_type, []).append(m.id)
             for ttype, ids in by_type.items():
-                stmt = (
+                rev = (
                     select(
                         resources.c.id,
                         resources.c.content,
@@ -322,7 +353,7 @@ class Repository:
                     )
                     .limit(1000)
                 )
-                for rid, content, vid, updated, pid in conn.execute(stmt):
+                for rid, content, vid, updated, pid in conn.execute(rev):
                     if (inc.source_type, rid) not in seen:
                         seen.add((inc.source_type, rid))
                         out.append(Stored(inc.source_type, rid, vid, updated, content, False, pid))
@@ -454,30 +485,34 @@ class Repository:
             resources.c.last_updated,
             resources.c.content,
         )
-        out: list[Stored] = []
+        # One ordered result paged as a whole: the patient, their compartment, then the
+        # shared resources it references, so _count/_offset pages neither repeat nor skip.
+        head = [patient] if (not types or "Patient" in types) and _since_ok(patient, since) else []
         with self._reading() as conn:
-            total = conn.execute(
+            rows_total = conn.execute(
                 select(func.count()).select_from(resources).where(*conds)
             ).scalar_one()
-            if offset == 0 and (not types or "Patient" in types):
-                out.append(patient)
-            rows = conn.execute(
-                select(*cols)
-                .where(*conds)
-                .order_by(resources.c.resource_type, resources.c.last_updated, resources.c.id)
-                .limit(count)
-                .offset(offset)
-            ).all()
-            out += [Stored(t, i, v, lu, c, False, patient_id) for t, i, v, lu, c in rows]
-            if offset == 0:
-                out += self._everything_references(conn, patient_id, readable)
+            shared = self._everything_references(conn, patient_id, readable, since)
+            out = head[offset : offset + count]
+            row_offset = max(0, offset - len(head))
+            if count > len(out):
+                rows = conn.execute(
+                    select(*cols)
+                    .where(*conds)
+                    .order_by(resources.c.resource_type, resources.c.last_updated, resources.c.id)
+                    .limit(count - len(out))
+                    .offset(row_offset)
+                ).all()
+                out += [Stored(t, i, v, lu, c, False, patient_id) for t, i, v, lu, c in rows]
+            shared_offset = max(0, offset - len(head) - rows_total)
+            out += shared[shared_offset : shared_offset + count - len(out)]
         self.audit.add(
             "everything", "Patient", patient_id, patient_id, detail=f"{len(out)} resources"
         )
-        return out, total + 1
+        return out, len(head) + rows_total + len(shared)
 
     def _everything_references(
-        self, conn: Connection, patient_id: str, readable: set[str]
+        self, conn: Connection, patient_id: str, readable: set[str], since: int | None
     ) -> list[Stored]:
         """Shared resources the compartment points to (practitioners, organisations, ...)."""
         ref = INDEX_TABLES["reference"]
@@ -503,7 +538,12 @@ class Repository:
                     resources.c.id == targets.c.target_id,
                 ),
             )
-            .where(resources.c.deleted == false(), resources.c.patient_id == "")
+            .where(
+                resources.c.deleted == false(),
+                resources.c.patient_id == "",
+                resources.c.last_updated >= (since if since is not None else MIN_US),
+            )
+            .order_by(resources.c.resource_type, resources.c.id)
         ).all()
         return [Stored(t, i, v, lu, c) for t, i, v, lu, c in rows]
 
@@ -516,7 +556,7 @@ class Repository:
         self._restriction(rtype, "c")
         warnings = validate(resource)
         if if_none_exist:
-            existing = self._conditional_match(rtype, if_none_exist, "If-None-Exist")
+            existing = self.conditional_match(rtype, if_none_exist, "If-None-Exist")
             if len(existing) == 1:
                 return WriteResult(existing[0], 200, warnings)
             if len(existing) > 1:
@@ -526,7 +566,24 @@ class Repository:
         stored = self._insert(resource, rid or new_id(), 1, "POST")
         return WriteResult(stored, 201, warnings)
 
-    def _conditional_match(self, rtype: str, query_text: str, what: str) -> list[Stored]:
+    def _for_write(self, conn: Connection, rtype: str, rid: str) -> Stored | None:
+        """The current version, held until commit so racing writers take turns.
+
+        SQLite writers already hold the database lock (BEGIN IMMEDIATE).  On PostgreSQL
+        the row is locked (a second writer then sees the first one's version, so an
+        update without If-Match applies after it instead of failing), and a missing id
+        is claimed with an advisory lock so two PUTs creating it make one resource.
+        """
+        current = self._current(conn, rtype, rid, lock=True)
+        if current is None and self._pg and ID.fullmatch(rid):
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{rtype}/{rid}"}
+            )
+            current = self._current(conn, rtype, rid, lock=True)
+        return current
+
+    def conditional_match(self, rtype: str, query_text: str, what: str) -> list[Stored]:
+        """What conditional-write criteria match; identical criteria are serialised."""
         from urllib.parse import parse_qsl
 
         query = parse_qsl(query_text.split("?", 1)[-1], keep_blank_values=True)
@@ -545,6 +602,10 @@ class Repository:
         self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: str | None = None
     ) -> WriteResult:
         check_resource_type(resource, rtype)
+        if not ID.fullmatch(rid):
+            raise bad_request(
+                f"'{rid[:80]}' is not a valid id (1-64 of A-Z a-z 0-9 - .)", f"{rtype}.id"
+            )
         body_id = resource.get("id")
         if body_id is None:
             raise bad_request("The resource in an update must carry its id", f"{rtype}.id")
@@ -555,7 +616,7 @@ class Repository:
         warnings = validate(resource)
         conn = self._writer()
         self._flush()
-        current = self._current(conn, rtype, rid)
+        current = self._for_write(conn, rtype, rid)
         if current is None:
             if if_match is not None:
                 raise precondition_failed(f"{rtype}/{rid} does not exist (If-Match given)")
@@ -576,7 +637,7 @@ class Repository:
         self, rtype: str, query_text: str, resource: dict[str, Any]
     ) -> WriteResult:
         check_resource_type(resource, rtype)
-        matches = self._conditional_match(rtype, query_text, "Conditional update")
+        matches = self.conditional_match(rtype, query_text, "Conditional update")
         if len(matches) > 1:
             raise precondition_failed(f"'{query_text}' matches {len(matches)} {rtype} resources")
         if not matches:
@@ -596,15 +657,23 @@ class Repository:
         allowed = self._restriction(rtype, "d")
         conn = self._writer()
         self._flush()
-        current = self._current(conn, rtype, rid)
-        if current is None or not allowed.allows(rtype, current.patient_id):
-            if current is not None:
-                raise self._deny_hidden(rtype, rid, "delete")
+        current = self._for_write(conn, rtype, rid)
+        if current is None:
             return None
+        if not allowed.allows(rtype, current.patient_id):
+            if self._visible(rtype, current.patient_id):
+                raise self._forbidden_write(rtype, rid, "delete")
+            raise self._deny_hidden(rtype, rid, "delete")
         if current.deleted:
             return current
         stub = {"resourceType": rtype, "id": rid}
         return self._write_version(stub, current, "DELETE", deleted=True)
+
+    def _visible(self, rtype: str, patient_id: str) -> bool:
+        try:
+            return restriction(self.ctx, rtype, "r").allows(rtype, patient_id)
+        except FhirError:
+            return False
 
     def _forbidden_write(self, rtype: str, rid: str, interaction: str) -> FhirError:
         self.audit.add(interaction, rtype, rid, outcome=DENIED, detail="compartment")
@@ -695,10 +764,33 @@ class Repository:
             },
         )
         if not deleted:
-            for table, rows in index_rows(res, patient_id).items():
-                conn.execute(insert(INDEX_TABLES[table]), rows)
+            for name, rows in index_rows(res, patient_id).items():
+                conn.execute(insert(INDEX_TABLES[name]), rows)
         self.audit.add("delete" if deleted else "update", rtype, rid, patient_id)
         return Stored(rtype, rid, version, now, content, deleted, patient_id)
+
+
+def _since_ok(stored: Stored, since: int | None) -> bool:
+    return since is None or stored.last_updated >= since
+
+
+COPY_THRESHOLD = 20
+
+
+def _copy_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk-load rows with PostgreSQL COPY inside the current transaction.
+
+    psycopg's executemany sends one INSERT per row; COPY streams them all in one
+    command, several times faster for the dozens of index rows a resource makes.
+    """
+    columns = list(rows[0])
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        names = ", ".join(f'"{c}"' for c in columns)
+        with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
 
 def check_type(rtype: str) -> None:
