@@ -288,10 +288,6 @@ def test_transaction_put_with_if_match(client: TestClient, create: Create, engin
     assert counts(engine) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/app.py routes /fhir/{path:path}; Starlette answers POST /fhir with a 307 to /fhir/",
-)
 def test_transaction_posted_to_the_base_url_without_a_slash_is_processed(
     live_server: str, token: Callable[..., str], engine: Engine
 ) -> None:

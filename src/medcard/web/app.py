@@ -127,11 +127,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "up"})
 
-    @app.api_route(
-        "/fhir/{path:path}",
-        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"],
-        include_in_schema=False,
-    )
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+
+    # The base itself ("POST /fhir" for batch/transaction) must not be redirected to
+    # "/fhir/": HTTP clients do not repeat a POST body after a 307.
+    @app.api_route("/fhir", methods=methods, include_in_schema=False)
+    async def fhir_base(request: Request) -> Response:
+        return await fhir(request, "")
+
+    @app.api_route("/fhir/{path:path}", methods=methods, include_in_schema=False)
     async def fhir(request: Request, path: str) -> Response:
         length = request.headers.get("content-length")
         limit = settings.max_body_bytes
