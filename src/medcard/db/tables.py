@@ -258,7 +258,8 @@ oauth_codes = Table(
 oauth_tokens = Table(
     "oauth_tokens",
     metadata,
-    Column("token_hash", String(64), primary_key=True),  # sha256 of a refresh token, or an access jti
+    # sha256 of a refresh token, or the jti of an access token
+    Column("token_hash", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),  # refresh | access
     Column("client_id", String(64), nullable=False),
     Column("account_id", String(36), nullable=False, server_default=""),
