@@ -496,9 +496,14 @@ def test_observation_scope_cannot_read_conditions(
 def test_user_read_scope_cannot_write(
     client: TestClient, world: dict[str, Any], token: Callable[..., str]
 ) -> None:
-    reader = {"Authorization": f"Bearer {token('user/*.rs', subject='Practitioner/1')}"}
-    assert _get(client, "/fhir/Observation", reader, _summary="count")["total"] == 3
-    assert client.get(f"/fhir/Patient/{world['b']['id']}", headers=reader).status_code == 200
+    role = {"role": "practitioner", "orgs": ["unrelated-clinic"]}
+    reader = {"Authorization": f"Bearer {token('user/*.rs', subject='Practitioner/1', extra=role)}"}
+    # A practitioner without a care relation to these patients sees none of them ...
+    assert _get(client, "/fhir/Observation", reader, _summary="count")["total"] == 0
+    assert client.get(f"/fhir/Patient/{world['b']['id']}", headers=reader).status_code == 404
+    # ... and a token without a role reaches nothing through user/ scopes.
+    roleless = {"Authorization": f"Bearer {token('user/*.rs', subject='Practitioner/1')}"}
+    assert_outcome(client.get("/fhir/Observation", headers=roleless), 403)
     a = world["a"]
     assert_outcome(client.post("/fhir/Patient", json=factories.patient(), headers=reader), 403)
     assert_outcome(client.put(f"/fhir/Patient/{a['id']}", json=a, headers=reader), 403)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 
 
 @dataclass(frozen=True)
 class AccessContext:
-    actor: str  # "Practitioner/12", "Patient/7", "system:cli", "client:lab-1"
+    actor: str  # "Practitioner/12", "Patient/7", "Client/lab-1", "system:cli"
     scopes: Scopes
     client_id: str = ""
     # The patient compartments a patient/ launch is limited to (the patient and their
@@ -21,7 +22,19 @@ class AccessContext:
     patient_ids: frozenset[str] = frozenset()
     purpose: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The caller's role decides what it may do at all; None only for system callers
+    # holding system/ scopes (CLI, jobs, trusted back-office clients).
+    role: Role | None = None
+    organizations: frozenset[str] = frozenset()  # Organization ids the caller works for
+    account_id: str = ""
+    # Patients this practitioner opened through emergency access ("break glass"),
+    # still valid at the start of the request.
+    emergency_patients: frozenset[str] = frozenset()
 
     @classmethod
     def system(cls, actor: str = "system:cli", purpose: str = "") -> AccessContext:
         return cls(actor=actor, scopes=Scopes.parse("system/*.cruds"), purpose=purpose)
+
+    @property
+    def practitioner_id(self) -> str:
+        return self.actor.split("/", 1)[1] if self.actor.startswith("Practitioner/") else ""

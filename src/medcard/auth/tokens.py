@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from medcard.access.context import AccessContext
+from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 
 ALGORITHM = "ES256"
@@ -93,11 +94,23 @@ class TokenIssuer:
         patients = set(claims.get("patients") or [])
         if claims.get("patient"):
             patients.add(str(claims["patient"]))
+        role = None
+        if claims.get("role") is not None:
+            try:
+                role = Role(str(claims["role"]))
+            except ValueError:
+                raise TokenError(
+                    f"The access token names an unknown role '{claims['role']}'"
+                ) from None
+        orgs = claims.get("orgs") or []
         return AccessContext(
             actor=str(claims["sub"]),
             scopes=Scopes.parse(str(claims.get("scope", ""))),
             client_id=str(claims.get("client_id", "")),
             patient_ids=frozenset(patients),
+            role=role,
+            organizations=frozenset(str(o) for o in orgs if isinstance(o, str)),
+            account_id=str(claims.get("account", "")),
         )
 
 

@@ -81,22 +81,35 @@ def token(
         str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')
     ] = "system/*.*",
     patient: Annotated[str | None, typer.Option(help="Limit to this patient's compartment")] = None,
-    practitioner: Annotated[str | None, typer.Option(help="Act as this Practitioner id")] = None,
+    practitioner: Annotated[
+        str | None, typer.Option(help="Act as this Practitioner id (role practitioner)")
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="Role claim: practitioner, registrar, org_admin, reviewer, region_admin, lab"
+        ),
+    ] = None,
+    organization: Annotated[
+        str | None, typer.Option(help="Organization id the caller works for")
+    ] = None,
     subject: Annotated[
         str | None, typer.Option(help="Token subject (defaults from the options)")
     ] = None,
     lifetime: Annotated[int, typer.Option(help="Seconds until expiry")] = 3600,
 ) -> None:
-    """Mint a bearer token signed by this server's key."""
+    """Mint a bearer token signed by this server's key.
+
+    A practitioner token carries the organisations of their active PractitionerRoles, so
+    it reaches exactly the patients those organisations care for.
+    """
+    from medcard.access.roles import Role
+    from medcard.access.subjects import token_claims
     from medcard.auth.tokens import TokenIssuer, load_or_create_key
+    from medcard.db.engine import make_engine
 
     settings = _settings()
     issuer = TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer)
-    if patient and not scope.startswith("patient/") and "patient/" not in scope:
-        console.print(
-            "[yellow]--patient given: use patient/ scopes to limit the token to that patient[/yellow]",
-            style="yellow",
-        )
     sub = subject or (
         f"Practitioner/{practitioner}"
         if practitioner
@@ -104,7 +117,18 @@ def token(
         if patient
         else "system:cli"
     )
-    print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime))
+    extra = {}
+    chosen = role or ("practitioner" if practitioner else None)
+    if chosen:
+        try:
+            parsed = Role(chosen)
+        except ValueError:
+            raise typer.BadParameter(f"unknown role {chosen}") from None
+        org_ref = f"Organization/{organization}" if organization else ""
+        extra = token_claims(make_engine(settings), parsed, sub, org_ref)
+        if scope == "system/*.*":
+            scope = "user/*.cruds"
+    print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime, extra=extra))
 
 
 @app.command("import")

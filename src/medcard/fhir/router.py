@@ -117,6 +117,8 @@ class Router:
             return self._history(req, repo, rtype, parts[1])
         elif n == 3 and parts[2] == "$everything" and rtype == "Patient" and m in ("GET", "POST"):
             return self._everything(req, repo, parts[1])
+        elif n == 3 and parts[2] == "$break-glass" and rtype == "Patient" and m == "POST":
+            return self._break_glass(req, repo, parts[1])
         elif n == 3 and parts[2].startswith("$"):
             raise FhirError(
                 400, "not-supported", f"Operation {parts[2]} is not supported on {rtype}"
@@ -378,6 +380,33 @@ class Router:
             "lastModified": format_instant(s.last_updated),
         }
         return entry
+
+    def _break_glass(self, req: FhirRequest, repo: Repository, pid: str) -> FhirResponse:
+        """Patient/{id}/$break-glass: emergency access with a stated reason (Parameters)."""
+        from medcard.access import break_glass
+
+        body = self._json_body(req)
+        params = body.get("parameter", []) if isinstance(body, dict) else []
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+            raise bad_request(
+                "$break-glass takes a Parameters resource with 'reason' (and 'minutes')"
+            )
+        values = {p.get("name"): p for p in params if isinstance(p, dict)}
+        reason = str(values.get("reason", {}).get("valueString", ""))
+        minutes = values.get("minutes", {}).get("valueInteger", break_glass.DEFAULT_MINUTES)
+        if not isinstance(minutes, int) or isinstance(minutes, bool):
+            raise bad_request("'minutes' must be an integer")
+        grant = break_glass.grant(repo.engine, repo.ctx, pid, reason, minutes)
+        return FhirResponse(
+            200,
+            {
+                "resourceType": "Parameters",
+                "parameter": [
+                    {"name": "patient", "valueReference": {"reference": f"Patient/{pid}"}},
+                    {"name": "expires", "valueInstant": format_instant(grant.expires)},
+                ],
+            },
+        )
 
     def _everything(self, req: FhirRequest, repo: Repository, pid: str) -> FhirResponse:
         count, offset = self._paging(req, self.max_count)

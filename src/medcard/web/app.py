@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from medcard.access.roles import Role
+from medcard.access.subjects import active_emergency_patients
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
@@ -179,6 +181,9 @@ def _serve(services: Services, req: FhirRequest) -> FhirResponse:
     except TokenError as exc:
         err = unauthorized(str(exc))
         return FhirResponse(err.status, err.as_outcome(), err.headers)
+    if ctx.role == Role.PRACTITIONER:
+        # Emergency grants are short-lived and revocable: read them per request.
+        ctx = replace(ctx, emergency_patients=active_emergency_patients(services.engine, ctx.actor))
     repo = Repository(services.engine, ctx, req.base_url)
     try:
         return services.router.handle(req, repo)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
 )
 
 from medcard.access.policy import Restriction, in_patient_compartment
@@ -40,16 +41,23 @@ r = resources
 
 
 def restriction_clause(
-    restriction: Restriction, resource_type: str, patient_id: Any = None
+    restriction: Restriction, resource_type: str, patient_id: Any = None, resource_id: Any = None
 ) -> ColumnElement[bool]:
     """The rows of ``resource_type`` a restriction lets through, on ``resources`` or an index."""
     if restriction.patients is None:
         return true()
     column = r.c.patient_id if patient_id is None else patient_id
-    inside = column.in_(sorted(restriction.patients))
-    if in_patient_compartment(resource_type):
-        return inside
-    return or_(column == "", inside)
+    ids = r.c.id if resource_id is None else resource_id
+    parts: list[ColumnElement[bool]] = []
+    if restriction.patients:
+        parts.append(column.in_(sorted(restriction.patients)))
+    if restriction.related is not None:
+        parts.append(column.in_(restriction.related))
+    if restriction.entries is not None:
+        parts.append(tuple_(literal(resource_type), ids).in_(restriction.entries))
+    if restriction.shared and not in_patient_compartment(resource_type):
+        parts.append(column == "")
+    return or_(*parts) if parts else false()
 
 
 Chained = Mapping[str, Restriction]
@@ -179,7 +187,9 @@ def _chained(
         tt.c.resource_type == f.chain.target_type,
         tt.c.param == target.name,
         or_(*inner_conds),
-        restriction_clause(target_restriction, f.chain.target_type, tt.c.patient_id),
+        restriction_clause(
+            target_restriction, f.chain.target_type, tt.c.patient_id, tt.c.resource_id
+        ),
     )
     ref = INDEX_TABLES["reference"]
     return _probe(

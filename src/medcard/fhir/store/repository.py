@@ -24,15 +24,26 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from medcard.access.context import AccessContext
-from medcard.access.policy import Restriction, in_patient_compartment, restriction
+from medcard.access.policy import (
+    Restriction,
+    in_patient_compartment,
+    lab_referrals,
+    may_change,
+    restriction,
+    stamp_author,
+)
+from medcard.access.relations import referral_addressed_to
+from medcard.access.roles import Role
 from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
 from medcard.clock import format_instant, now_micros
 from medcard.db.tables import INDEX_TABLES, resource_versions, resources
@@ -184,6 +195,29 @@ class Repository:
             self.audit.add(_verb(permission), resource_type, outcome=DENIED, detail="scope")
             raise
 
+    def _may_read_type(self, rtype: str) -> bool:
+        try:
+            restriction(self.ctx, rtype, "r")
+        except FhirError:
+            return False
+        return True
+
+    def _visible(self, allowed: Restriction, rtype: str, rid: str, patient_id: str) -> bool:
+        """Whether one stored row passes the caller's restriction (same rule as the SQL)."""
+        if allowed.allows(rtype, patient_id):
+            return True
+        if not allowed.needs_database:
+            return False
+        conds = []
+        if allowed.related is not None and patient_id:
+            conds.append(literal(patient_id).in_(allowed.related))
+        if allowed.entries is not None:
+            conds.append(tuple_(literal(rtype), literal(rid)).in_(allowed.entries))
+        if not conds:
+            return False
+        with self._reading() as conn:
+            return conn.execute(select(literal(1)).where(or_(*conds))).first() is not None
+
     def _deny_hidden(self, resource_type: str, rid: str, interaction: str) -> FhirError:
         """A resource outside the caller's compartments looks exactly like a missing one."""
         self.audit.add(interaction, resource_type, rid, outcome=DENIED, detail="compartment")
@@ -215,7 +249,7 @@ class Repository:
             stored = self._current(conn, rtype, rid)
         if stored is None:
             raise not_found(f"{rtype}/{rid} is not known")
-        if not allowed.allows(rtype, stored.patient_id):
+        if not self._visible(allowed, rtype, rid, stored.patient_id):
             raise self._deny_hidden(rtype, rid, "read")
         if stored.deleted:
             self.audit.add("read", rtype, rid, stored.patient_id, detail="deleted")
@@ -249,7 +283,7 @@ class Repository:
             ).first()
         if row is None:
             raise not_found(f"Version {version} of {rtype}/{rid} is not known")
-        if not allowed.allows(rtype, row[3]):
+        if not self._visible(allowed, rtype, rid, row[3]):
             raise self._deny_hidden(rtype, rid, "vread")
         self.audit.add("vread", rtype, rid, row[3], detail=f"version {vid}")
         if row[2]:
@@ -404,7 +438,7 @@ class Repository:
                 current = self._current(conn, rtype, rid)
             if current is None:
                 raise not_found(f"{rtype}/{rid} is not known")
-            if not allowed.allows(rtype, current.patient_id):
+            if not self._visible(allowed, rtype, rid, current.patient_id):
                 raise self._deny_hidden(rtype, rid, "history")
             conds.append(v.c.id == rid)
         elif rtype is not None:
@@ -463,12 +497,10 @@ class Repository:
         """Patient/$everything: the patient, their compartment and what it references."""
         patient = self.read("Patient", patient_id)
         readable = {
-            t
-            for t in (types or spec.resource_types())
-            if self.ctx.scopes.levels_granting(t, "r") and t != "Patient"
+            t for t in (types or spec.resource_types()) if t != "Patient" and self._may_read_type(t)
         }
         allowed = restriction(self.ctx, "Patient", "r")
-        if not allowed.allows("Patient", patient_id):
+        if not self._visible(allowed, "Patient", patient_id, patient_id):
             raise self._deny_hidden("Patient", patient_id, "everything")
         conds = [
             resources.c.patient_id == patient_id,
@@ -623,12 +655,16 @@ class Repository:
             self._restriction(rtype, "c")
             return WriteResult(self._insert(resource, rid, 1, "PUT"), 201, warnings)
         allowed = self._restriction(rtype, "u")
-        if not allowed.allows(rtype, current.patient_id):
+        if not self._visible(allowed, rtype, rid, current.patient_id):
             raise self._forbidden_write(rtype, rid, "update")
         expected = _version_from_etag(if_match) if if_match is not None else current.version_id
         if if_match is not None and expected != current.version_id:
             raise precondition_failed(
                 f"{rtype}/{rid} is at version {current.version_id}, not {if_match}"
+            )
+        if not current.deleted and not may_change(self.ctx, current.json()):
+            raise self._forbidden_write(
+                rtype, rid, "update", "a patient cannot change what a clinician entered"
             )
         stored = self._write_version(resource, current, "PUT")
         return WriteResult(stored, 200 if not current.deleted else 201, warnings)
@@ -660,27 +696,59 @@ class Repository:
         current = self._for_write(conn, rtype, rid)
         if current is None:
             return None
-        if not allowed.allows(rtype, current.patient_id):
-            if self._visible(rtype, current.patient_id):
+        if not self._visible(allowed, rtype, rid, current.patient_id):
+            if self._readable(rtype, rid, current.patient_id):
                 raise self._forbidden_write(rtype, rid, "delete")
             raise self._deny_hidden(rtype, rid, "delete")
         if current.deleted:
             return current
+        if not may_change(self.ctx, current.json()):
+            raise self._forbidden_write(
+                rtype, rid, "delete", "a patient cannot delete what a clinician entered"
+            )
         stub = {"resourceType": rtype, "id": rid}
         return self._write_version(stub, current, "DELETE", deleted=True)
 
-    def _visible(self, rtype: str, patient_id: str) -> bool:
+    def _readable(self, rtype: str, rid: str, patient_id: str) -> bool:
         try:
-            return restriction(self.ctx, rtype, "r").allows(rtype, patient_id)
+            allowed = restriction(self.ctx, rtype, "r")
         except FhirError:
             return False
+        return self._visible(allowed, rtype, rid, patient_id)
 
-    def _forbidden_write(self, rtype: str, rid: str, interaction: str) -> FhirError:
-        self.audit.add(interaction, rtype, rid, outcome=DENIED, detail="compartment")
-        return FhirError(403, "forbidden", f"Not allowed to {interaction} {rtype}/{rid}")
+    def _forbidden_write(
+        self, rtype: str, rid: str, interaction: str, why: str = "outside your patients' records"
+    ) -> FhirError:
+        self.audit.add(interaction, rtype, rid, outcome=DENIED, detail=why)
+        return FhirError(403, "forbidden", f"Not allowed to {interaction} {rtype}/{rid}: {why}")
+
+    def _check_delivery(self, res: dict[str, Any]) -> None:
+        """A laboratory writes only results based on a referral addressed to it."""
+        if self.ctx.role != Role.LAB:
+            return
+        rtype, rid = res["resourceType"], res.get("id", "")
+        referrals = lab_referrals(res)
+        if not referrals:
+            raise self._forbidden_write(
+                rtype, rid, "deliver", "a result must name its referral in basedOn"
+            )
+        with self._reading() as conn:
+            for request_id in referrals:
+                ok = conn.execute(
+                    select(literal(1)).where(
+                        referral_addressed_to(request_id, self.ctx.organizations)
+                    )
+                ).first()
+                if ok is None:
+                    raise self._forbidden_write(
+                        rtype,
+                        rid,
+                        "deliver",
+                        f"ServiceRequest/{request_id} is not addressed to your organisation",
+                    )
 
     def _stamp(self, resource: dict[str, Any], rid: str, version: int, now: int) -> dict[str, Any]:
-        res = dict(resource)
+        res = stamp_author(self.ctx, resource)
         res["id"] = rid
         meta = dict(res.get("meta") or {})
         meta["versionId"] = str(version)
@@ -693,8 +761,9 @@ class Repository:
         now = now_micros()
         res = self._stamp(resource, rid, version, now)
         patient_id = patient_of(res)
-        if not self._restriction(rtype, "c").allows(rtype, patient_id):
+        if not self._visible(self._restriction(rtype, "c"), rtype, rid, patient_id):
             raise self._forbidden_write(rtype, rid, "create")
+        self._check_delivery(res)
         content = orjson.dumps(res)
         row = {
             "resource_type": rtype,
@@ -724,8 +793,10 @@ class Repository:
         now = max(now_micros(), current.last_updated + 1)
         res = self._stamp(resource, rid, version, now)
         patient_id = current.patient_id if deleted else patient_of(res)
-        if not deleted and not self._restriction(rtype, "u").allows(rtype, patient_id):
-            raise self._forbidden_write(rtype, rid, "update")
+        if not deleted:
+            if not self._visible(self._restriction(rtype, "u"), rtype, rid, patient_id):
+                raise self._forbidden_write(rtype, rid, "update")
+            self._check_delivery(res)
         content = orjson.dumps(res)
         changed = conn.execute(
             update(resources)
@@ -820,12 +891,18 @@ def _patient_clause(v: Any, allowed: Restriction, rtype: str) -> Any:
 
 
 def _system_restriction(ctx: AccessContext) -> Restriction:
-    """System-level history: unrestricted only for user/system wildcards."""
+    """System-level history: everything for system callers, own compartments for patients.
+
+    Staff roles see records through their care relations, which a history across every
+    type and patient cannot express cheaply, so it is refused for them.
+    """
     wildcard = {
         s.level for s in ctx.scopes.scopes if s.resource_type == "*" and "s" in s.permissions
     }
-    if "system" in wildcard or "user" in wildcard:
+    if ctx.role in (None, Role.SYSTEM) and "system" in wildcard:
         return Restriction(None)
-    if ctx.patient_ids and "patient" in wildcard:
+    if ctx.patient_ids and "patient" in wildcard and ctx.role in (None, Role.PATIENT):
         return Restriction(ctx.patient_ids)
-    raise FhirError(403, "forbidden", "System history needs a */.s scope")
+    raise FhirError(
+        403, "forbidden", "System history is for system clients (system/*.s) and patients"
+    )
