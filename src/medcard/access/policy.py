@@ -165,7 +165,9 @@ def _staff(ctx: AccessContext, role: Role, resource_type: str, permission: str) 
             frozenset(), shared=not writing, entries=relations.review_targets(ctx.organizations)
         )
     if role == Role.LAB:
-        if resource_type not in LAB_READ_TYPES or (writing and resource_type not in RESULT_TYPES):
+        if (writing and resource_type not in RESULT_TYPES) or (
+            not writing and resource_type not in LAB_READ_TYPES
+        ):
             raise _refuse(
                 resource_type,
                 permission,

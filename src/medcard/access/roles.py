@@ -102,8 +102,9 @@ RESULT_TYPES = frozenset(
         "Provenance",
     }
 )
-# What a lab reads to do its work: the referrals addressed to it and whom they concern.
-LAB_READ_TYPES = frozenset({"ServiceRequest", "Patient", *RESULT_TYPES})
+# What a lab reads to do its work: the referrals addressed to it and whom they concern
+# (not the rest of the card: other labs' results are none of its business).
+LAB_READ_TYPES = frozenset({"ServiceRequest", "Patient", "Specimen"})
 
 
 def has(role: Role, permission: Permission) -> bool:
