@@ -199,3 +199,9 @@ def test_missing_or_foreign_token_is_refused(
     assert [r.id for r in as_a.resources("Patient").fetch()] == [a.id]
     with pytest.raises(ResourceNotFound):
         as_a.get("Patient", b.id)
+
+
+def test_count_through_the_client(fhir: SyncFHIRClient) -> None:
+    for given in ("Ольга", "Олег", "Оксана"):
+        _save(fhir, factories.patient(family="Счётова", given=given))
+    assert fhir.resources("Patient").search(family="Счётова").count() == 3

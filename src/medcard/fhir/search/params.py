@@ -253,6 +253,8 @@ def _result_param(req: SearchRequest, name: str, modifier: str, raw: str, max_co
         if raw not in ("none", "estimate", "accurate"):
             raise bad_request(f"_total must be none, estimate or accurate, not '{raw}'")
         req.total = raw
+    elif name == "_totalMethod":
+        req.total = "accurate"
     elif name == "_elements":
         req.elements = [e.strip() for e in raw.split(",") if e.strip()]
     elif name in ("_contained", "_containedType"):

@@ -378,5 +378,27 @@ def count_statement(
     *,
     chained: Chained | None = None,
 ) -> Select[Any]:
+    fast = _index_only_count(req, restriction, base_url)
+    if fast is not None:
+        return fast
     where = where_clauses(req, restriction, base_url, chained=chained)
     return select(func.count()).select_from(r).where(*where)
+
+
+def _index_only_count(req: SearchRequest, restriction: Restriction, base_url: str) -> Any:
+    """Count straight from one index table when a single plain filter decides the match.
+
+    Index rows exist only for current, undeleted resources, so for an unrestricted
+    caller and one filter without modifiers or chains the distinct resource ids in the
+    index are exactly the matches; the resources table need not be touched.
+    """
+    if restriction.patients is not None or len(req.filters) != 1:
+        return None
+    f = req.filters[0]
+    if f.param is None or f.modifier is not None or f.chain is not None:
+        return None
+    t = INDEX_TABLES[f.type]
+    conds = [_value_cond(f.type, None, v, t, f.param, base_url) for v in f.values]
+    return select(func.count(func.distinct(t.c.resource_id))).where(
+        t.c.resource_type == req.resource_type, t.c.param == f.name, or_(*conds)
+    )

@@ -25,6 +25,7 @@ RESULT_PARAMS = frozenset(
         "_offset",
         "_format",
         "_pretty",
+        "_totalMethod",  # sent by some clients (fhirpy's count()); same as _total here
     }
 )
 

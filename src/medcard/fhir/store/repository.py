@@ -306,7 +306,8 @@ class Repository:
         matches: list[Stored] = []
         included: list[Stored] = []
         with self._reading() as conn:
-            if req.summary == "count" or req.total in ("accurate", "estimate"):
+            # _count=0 asks for the total alone (R4 3.1.1.5.6)
+            if req.summary == "count" or req.count == 0 or req.total in ("accurate", "estimate"):
                 total = conn.execute(
                     sql.count_statement(req, allowed, self.base_url, chained=chained)
                 ).scalar_one()
