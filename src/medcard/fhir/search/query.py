@@ -385,7 +385,9 @@ def count_statement(
     return select(func.count()).select_from(r).where(*where)
 
 
-def _index_only_count(req: SearchRequest, restriction: Restriction, base_url: str) -> Any:
+def _index_only_count(
+    req: SearchRequest, restriction: Restriction, base_url: str
+) -> Select[Any] | None:
     """Count straight from one index table when a single plain filter decides the match.
 
     Index rows exist only for current, undeleted resources, so for an unrestricted
