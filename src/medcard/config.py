@@ -4,8 +4,57 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _https_or_loopback(url: str, what: str) -> str:
+    """OpenID Connect needs TLS; plain http is allowed only on loopback (tests, development)."""
+    parts = urlsplit(url)
+    if not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"{what} must be an absolute URL without query or fragment: {url!r}")
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        raise ValueError(f"{what} must use https (http only on loopback): {url!r}")
+    return url
+
+
+class SsoProvider(BaseModel):
+    """One region's national identity provider ("Войти через Госуслуги"), an OpenID
+    Connect issuer; its endpoints come from ``{issuer}/.well-known/openid-configuration``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "Госуслуги"  # shown on the button: «Войти через Госуслуги»
+    issuer: str
+    client_id: str
+    client_secret: SecretStr | None = None  # None: a public client (PKCE alone)
+    scope: str = "openid profile snils"
+    snils_claim: str = "snils"
+    # Public base URL registered at the provider; the redirect URI is
+    # {redirect_base}/auth/sso/{region}/callback.  Empty: MEDCARD_BASE_URL, else the
+    # base URL of the request.
+    redirect_base: str = ""
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, v: str) -> str:
+        return _https_or_loopback(v, "issuer")
+
+    @field_validator("redirect_base")
+    @classmethod
+    def _redirect_base(cls, v: str) -> str:
+        return _https_or_loopback(v.rstrip("/"), "redirect_base") if v else v
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: str) -> str:
+        if "openid" not in v.split():
+            raise ValueError("scope must include openid")
+        return v
 
 
 class Settings(BaseSettings):
@@ -24,6 +73,25 @@ class Settings(BaseSettings):
     token_issuer: str = "medcard"  # noqa: S105 - an issuer name, not a secret
     token_lifetime_seconds: int = 3600
     db_pool_size: int = 10
+    # Sign-in: automatic logoff after inactivity, per kind of account, and cookie policy.
+    staff_idle_minutes: int = 15
+    patient_idle_minutes: int = 30
+    session_max_hours: int = 12  # absolute lifetime of a session, however active
+    secure_cookies: bool = False  # force the Secure flag (set it behind a TLS-terminating proxy)
+    demo_mode: bool = False  # demo conveniences, e.g. password-reset links shown on the page
+    # National SSO: region code → OpenID Connect provider, from JSON, e.g.
+    # MEDCARD_SSO_PROVIDERS='{"77": {"issuer": "https://...", "client_id": "..."}}'
+    sso_providers: dict[str, SsoProvider] = {}
+    sso_state_seconds: int = 600  # how long a started SSO login may take
+    sso_http_timeout_seconds: float = 10.0  # calls to the provider (discovery, token, keys)
+
+    @field_validator("sso_providers")
+    @classmethod
+    def _sso_regions(cls, v: dict[str, SsoProvider]) -> dict[str, SsoProvider]:
+        for region in v:
+            if not (region.isascii() and region.isalnum() and 1 <= len(region) <= 16):
+                raise ValueError(f"SSO region codes are 1-16 letters or digits: {region!r}")
+        return v
 
     @cached_property
     def resolved_database_url(self) -> str:

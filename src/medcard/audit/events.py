@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -15,9 +16,35 @@ from medcard.fhir.search.values import date_range
 
 ACTION_TYPE = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
 SUPPORTED = {"patient", "date", "agent", "entity", "action", "_count", "_offset"}
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+_PURPOSE_CODE = re.compile(r"^[A-Z]{2,16}$")  # v3 PurposeOfUse codes: TREAT, ETREAT, HOPERAT...
+
+
+def organization_ref(value: str) -> str:
+    """Audit entries name an organisation as ``Organization/x`` or by its bare id."""
+    return value if "/" in value else f"Organization/{value}"
+
+
+def _purpose_of_event(row: Any) -> list[dict[str, Any]]:
+    """R4 AuditEvent.purposeOfEvent: the stated purpose and, for emergency access, BTG."""
+    purposes: list[dict[str, Any]] = []
+    purpose = getattr(row, "purpose", "") or ""
+    if purpose and _PURPOSE_CODE.match(purpose):
+        purposes.append({"coding": [{"system": ACT_REASON, "code": purpose}]})
+    elif purpose:
+        purposes.append({"text": purpose})
+    if getattr(row, "emergency", False):
+        purposes.append(
+            {
+                "coding": [{"system": ACT_REASON, "code": "BTG", "display": "break the glass"}],
+                "text": "emergency access",
+            }
+        )
+    return purposes
 
 
 def to_audit_event(row: Any) -> dict[str, Any]:
+    """One audit_log row as an R4 AuditEvent (https://hl7.org/fhir/R4/auditevent.html)."""
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": str(row.id),
@@ -40,6 +67,28 @@ def to_audit_event(row: Any) -> dict[str, Any]:
         ],
         "source": {"observer": {"display": "medcard"}},
     }
+    purposes = _purpose_of_event(row)
+    if purposes:
+        event["purposeOfEvent"] = purposes
+        event["agent"][0]["purposeOfUse"] = purposes
+    organization = getattr(row, "organization", "") or ""
+    if organization:
+        # The organisation the person acted for: a second, non-requesting agent.
+        event["agent"].append(
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+                            "code": "PROV",
+                            "display": "healthcare provider",
+                        }
+                    ]
+                },
+                "who": {"reference": organization_ref(organization)},
+                "requestor": False,
+            }
+        )
     if row.detail:
         event["outcomeDesc"] = row.detail
     entities = []

@@ -1,21 +1,36 @@
 """Audit entries for every access to patient data, appended once per request.
 
-An entry is (who, client, action, resource, patient, when, outcome).  Entries made
-while serving one request are buffered and written with a single multi-row insert:
-inside the write transaction for writes (so a rolled-back write leaves no "success"
-entry), in a short transaction of their own after reads and denials.
+An entry is (who, client, action, resource, patient, when, outcome, purpose,
+emergency, organisation).  Entries made while serving one request are buffered and
+written with a single multi-row insert: inside the write transaction for writes (so a
+rolled-back write leaves no "success" entry), in a short transaction of their own after
+reads and denials.
+
+Entries are inserted unsealed; :mod:`medcard.audit.chain` then links them into the
+hash chain.  On SQLite the insert's transaction already holds the database's write
+lock, so sealing happens right there (in a savepoint); on PostgreSQL it happens after
+the commit, in a short transaction of its own under an advisory lock, so concurrent
+requests never wait on each other while they hold a write transaction.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert
 
 from medcard.access.context import AccessContext
+from medcard.audit import chain
 from medcard.clock import now_micros
 from medcard.db.tables import audit_log
+
+log = logging.getLogger("medcard.audit")
+
+# Seal entries as part of every flush (see the module docstring).  Off only to measure
+# what sealing costs, or for bulk loads followed by ``medcard audit seal``.
+SEAL_ON_FLUSH = True
 
 ACTIONS = {
     "create": "C",
@@ -37,6 +52,8 @@ SUCCESS, DENIED, FAILED = "0", "4", "8"
 class AuditBuffer:
     ctx: AccessContext
     entries: list[dict[str, Any]] = field(default_factory=list)
+    # Entries were inserted since the last seal (PostgreSQL seals after the commit).
+    unsealed: bool = False
 
     def add(
         self,
@@ -46,7 +63,14 @@ class AuditBuffer:
         patient_id: str = "",
         outcome: str = SUCCESS,
         detail: str = "",
+        *,
+        purpose: str = "",
+        emergency: bool = False,
+        organization: str = "",
     ) -> None:
+        """Buffer one entry.  ``purpose`` defaults to the access context's purpose;
+        ``emergency`` marks access through break-glass; ``organization`` is the
+        organisation the actor acted for."""
         self.entries.append(
             {
                 "recorded": now_micros(),
@@ -60,13 +84,26 @@ class AuditBuffer:
                 "outcome": outcome,
                 "detail": detail[:2000],
                 "request_id": self.ctx.request_id,
+                "purpose": (purpose or self.ctx.purpose)[:255],
+                "emergency": emergency,
+                "organization": organization[:128],
             }
         )
 
     def flush(self, conn: Connection) -> None:
-        if self.entries:
-            conn.execute(insert(audit_log), self.entries)
-            self.entries = []
+        """Insert the buffered entries on ``conn`` (inside the caller's transaction)."""
+        if not self.entries:
+            return
+        conn.execute(insert(audit_log), self.entries)
+        self.entries = []
+        if not SEAL_ON_FLUSH:
+            return
+        if conn.dialect.name == "sqlite":
+            # The insert holds SQLite's write lock until commit: sealing now is
+            # serialised with every other writer and costs no extra transaction.
+            chain.seal_in(conn)
+        else:
+            self.unsealed = True
 
     def flush_separately(self, engine: Engine) -> None:
         """Write read and denial entries in a short transaction of their own.
@@ -76,9 +113,19 @@ class AuditBuffer:
         database still never keeps half an entry.  What such a commit risks is losing
         the last fraction of a second of read entries if the database server itself
         crashes; writes keep their synchronous commits.
+
+        Also seals what this buffer flushed earlier inside a write transaction
+        (PostgreSQL), now that it is committed.
         """
-        if self.entries:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                self.flush(conn)
+        if not self.entries and not self.unsealed:
+            return
+        with engine.connect() as conn:
+            if self.entries:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    self.flush(conn)
+            if self.unsealed:
+                # Same connection, next transaction: no second pool checkout.
+                self.unsealed = False
+                chain.seal_after_commit(conn)

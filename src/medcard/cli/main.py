@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medcard.cli.audit import app as audit_app
+from medcard.cli.clients import app as clients_app
+from medcard.cli.users import users_app
 from medcard.config import Settings
 
 app = typer.Typer(
@@ -17,6 +20,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -72,6 +78,8 @@ def serve(
         f'FHIR API: http://{shown}:{port}/fhir   (token: medcard token --scope "system/*.*")\n'
     )
     os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
+    if demo:
+        os.environ.setdefault("MEDCARD_DEMO_MODE", "1")  # e.g. reset links shown on the page
     uvicorn.run("medcard.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
 
 

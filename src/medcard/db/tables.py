@@ -192,6 +192,8 @@ accounts = Table(
     Column("region", String(16), nullable=False, server_default=""),
     Column("totp_secret", String(64), nullable=True),
     Column("totp_enabled", Boolean, nullable=False, server_default="0"),
+    # The last accepted TOTP time step: a code is accepted once (no replay).
+    Column("totp_last_step", BigInteger, nullable=False, server_default="0"),
     Column("failed_logins", Integer, nullable=False, server_default="0"),
     Column("locked_until", BigInteger, nullable=False, server_default="0"),
     Column("active", Boolean, nullable=False, server_default="1"),

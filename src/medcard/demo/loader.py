@@ -17,7 +17,12 @@ def is_empty(engine: Engine) -> bool:
 
 
 def load_demo(
-    engine: Engine, patients: int, *, seed: int = 1, console: Console | None = None
+    engine: Engine,
+    patients: int,
+    *,
+    seed: int = 1,
+    console: Console | None = None,
+    accounts: bool = True,
 ) -> int:
     from medcard.demo.population import patient_bundles, reference_bundle
 
@@ -42,4 +47,8 @@ def load_demo(
             written += len(bundle.get("entry", []))
             progress.advance(task)
     console.print(f"Demo data: {patients} patients, {written} resources.")
+    if accounts:  # a sign-in account for every role, linked to the data just loaded
+        from medcard.demo.accounts import create_demo_accounts, print_demo_accounts
+
+        print_demo_accounts(create_demo_accounts(engine), console)
     return written

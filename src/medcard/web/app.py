@@ -20,13 +20,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medcard.access.roles import Role
 from medcard.access.subjects import active_emergency_patients
+from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
 from medcard.fhir.outcomes import FhirError, Issue, outcome, unauthorized
 from medcard.fhir.router import FhirRequest, FhirResponse, Router
 from medcard.fhir.store.repository import Repository
+from medcard.web.audit_pages import router as audit_router
 from medcard.web.landing import landing_page
+from medcard.web.oauth import router as oauth_router
+from medcard.web.pages import install as install_pages
+from medcard.web.sso import router as sso_router
 
 log = logging.getLogger("medcard")
 FHIR_JSON = "application/fhir+json"
@@ -84,6 +89,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         router=Router(settings.default_page_size, settings.max_page_size),
     )
     app.state.services = services
+    install_pages(app)
+    app.include_router(audit_router)
+    app.include_router(sso_router)  # national SSO login (web/sso.py)
+    # OAuth2 / SMART (web/oauth.py); before the /fhir catch-all, which would otherwise
+    # take /fhir/.well-known/smart-configuration.
+    app.include_router(oauth_router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -180,6 +191,10 @@ def _serve(services: Services, req: FhirRequest) -> FhirResponse:
         ctx = services.issuer.context(token.strip())
     except TokenError as exc:
         err = unauthorized(str(exc))
+        return FhirResponse(err.status, err.as_outcome(), err.headers)
+    # OAuth: a revoked access token stops working here (cached up to 5 s per process).
+    if is_revoked(services.engine, jti_of(token.strip())):
+        err = unauthorized("The access token has been revoked")
         return FhirResponse(err.status, err.as_outcome(), err.headers)
     if ctx.role == Role.PRACTITIONER:
         # Emergency grants are short-lived and revocable: read them per request.

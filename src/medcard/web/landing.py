@@ -7,7 +7,9 @@ from html import escape
 TEXT = {
     "ru": {
         "title": "medcard — электронная медицинская карта",
-        "lead": "Сервер медицинских карт работает. Интерфейсы пациента и врача появятся в следующих версиях.",
+        "lead": "Сервер медицинских карт работает. Войдите, чтобы открыть свой кабинет; страницы карты пациента и рабочего места врача появятся в следующих версиях.",
+        "login": "Войти",
+        "sso": "Войти через Госуслуги",
         "fhir": "FHIR R4 API",
         "meta": "Описание возможностей сервера (CapabilityStatement)",
         "token": 'Токен доступа: <code>medcard token --scope "system/*.*"</code>',
@@ -16,7 +18,9 @@ TEXT = {
     },
     "en": {
         "title": "medcard — electronic medical card",
-        "lead": "The medical card server is running. Patient and clinician pages come in later versions.",
+        "lead": "The medical card server is running. Sign in to open your account; the patient card and clinician workspace pages come in later versions.",
+        "login": "Sign in",
+        "sso": "Sign in via Gosuslugi",
         "fhir": "FHIR R4 API",
         "meta": "Server capabilities (CapabilityStatement)",
         "token": 'Access token: <code>medcard token --scope "system/*.*"</code>',
@@ -37,6 +41,8 @@ def landing_page(base: str, lang: str = "ru") -> str:
 <style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
 code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
 <body><h1>{t["title"]}</h1><p>{t["lead"]}</p>
+<p><a href="{b}/login?lang={escape(lang)}"><strong>{t["login"]}</strong></a> ·
+<a href="{b}/auth/sso?lang={escape(lang)}">{t["sso"]}</a></p>
 <ul><li>{t["fhir"]}: <a href="{b}/fhir">{b}/fhir</a></li>
 <li><a href="{b}/fhir/metadata">{t["meta"]}</a></li>
 <li>{t["token"]}</li>

@@ -1,0 +1,145 @@
+"""Rendering pages: Jinja2 templates, the language, security headers and error pages.
+
+``PageRoute`` wraps every page handler so that sign-in redirects, CSRF refusals,
+malformed forms and unexpected errors all end as a readable page in the reader's
+language — never a stack trace or a JSON error meant for API clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from medcard.auth import csrf
+from medcard.web import i18n
+from medcard.web.deps import (
+    CsrfError,
+    LoginRequired,
+    SecondFactorRequired,
+    is_https,
+    login_url,
+    safe_next,
+    settings_of,
+)
+
+log = logging.getLogger("medcard.web")
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+SECURITY_HEADERS = {
+    # Reset links carry their token in the path: never leak it to another site.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    # Pages show personal data and one-time secrets: keep them out of shared caches.
+    "Cache-Control": "no-store",
+}
+
+
+def lang_of(request: Request) -> str:
+    return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
+
+
+def page(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    lang = lang_of(request)
+    other = "en" if lang == "ru" else "ru"
+    context.setdefault("signed_in", getattr(request.state, "signed_in", None))
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": i18n.translator(lang),
+            "other_lang": other,
+            "other_lang_url": f"{request.url.path}?lang={other}",
+            "csrf_field": csrf.FIELD,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def error_page(request: Request, status_code: int, key: str) -> HTMLResponse:
+    """A page for an error: ``key`` picks ``<key>_title`` and ``<key>_body``."""
+    return page(request, "error.html", status_code, error_key=key)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """303 See Other: after a POST the browser follows with a GET."""
+    return RedirectResponse(url, status_code=303)
+
+
+def presession_token(request: Request) -> tuple[str, bool]:
+    """The double-submit token for pre-sign-in forms, and whether it is new (set the cookie)."""
+    token = request.cookies.get(csrf.PRESESSION_COOKIE, "")
+    if 20 <= len(token) <= 256:
+        return token, False
+    return csrf.new_token(), True
+
+
+def set_presession_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        csrf.PRESESSION_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).secure_cookies or is_https(request),
+    )
+
+
+class PageRoute(APIRoute):
+    """An APIRoute for HTML pages: sign-in redirects, error pages, headers, language cookie."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def serve(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except LoginRequired as exc:
+                flags = {"expired": "1"} if exc.expired else {}
+                response = redirect(login_url(exc.next_path, **flags))
+            except SecondFactorRequired as exc:
+                nxt = safe_next(exc.next_path)
+                response = redirect("/login/mfa" + (f"?next={quote(nxt, safe='')}" if nxt else ""))
+            except CsrfError:
+                response = error_page(request, 403, "csrf")
+            except RequestValidationError:
+                response = error_page(request, 400, "bad_request")
+            except HTTPException as exc:
+                key = {403: "forbidden", 404: "not_found"}.get(exc.status_code, "bad_request")
+                response = error_page(request, exc.status_code, key)
+            except Exception:
+                log.exception("page %s %s failed", request.method, request.url.path)
+                response = error_page(request, 500, "error")
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            chosen = request.query_params.get("lang")
+            if chosen in i18n.LANGS:
+                response.set_cookie(
+                    i18n.COOKIE, chosen, max_age=365 * 24 * 3600, samesite="lax", httponly=True
+                )
+            return response
+
+        return serve
