@@ -21,6 +21,12 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "test" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
+  # tests/sso start a real OpenID Connect provider (npm oidc-provider): Node.js 18+ and npm.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "Node.js or npm is missing; installing them with apt-get" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm >/dev/null
+  fi
 else
   .venv/bin/python -m pip install -q -e .
 fi

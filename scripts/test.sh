@@ -27,11 +27,11 @@ PYEOF
 then pg_ok=1; fi
 
 echo "== tests on SQLite"
-MEDCARD_TEST_DATABASE_URL= $PY -m pytest -q -p no:cacheprovider "$@"
+MEDCARD_TEST_DATABASE_URL= $PY -m pytest -q -p no:cacheprovider -n 2 "$@"
 
 if [ "$pg_ok" = 1 ]; then
   echo "== tests on PostgreSQL ($PG_URL)"
-  MEDCARD_TEST_DATABASE_URL="$PG_URL" $PY -m pytest -q -p no:cacheprovider "$@"
+  MEDCARD_TEST_DATABASE_URL="$PG_URL" $PY -m pytest -q -p no:cacheprovider -n 2 "$@"
 else
   echo
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
