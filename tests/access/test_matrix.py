@@ -290,6 +290,15 @@ def test_break_glass_needs_a_reason_and_is_audited_as_emergency(
             )
         ).all()
     assert any(i == "break-glass" and "Поступил без сознания" in d for i, d in rows)
+    assert client.get(f"/fhir/Observation/{world['obs_Y']}", headers=h).status_code == 200
+    with engine.connect() as conn:
+        flagged = conn.execute(
+            select(audit_log.c.interaction, audit_log.c.emergency, audit_log.c.organization).where(
+                audit_log.c.patient_id == world["Y"],
+                audit_log.c.actor == f"Practitioner/{world['P1']}",
+            )
+        ).all()
+    assert ("read", True, f"Organization/{world['A']}") in [(i, bool(e), o) for i, e, o in flagged]
 
 
 def test_patients_cannot_break_glass(

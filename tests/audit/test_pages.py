@@ -100,6 +100,8 @@ def test_patient_sees_a_practitioners_read_through_fhir(
     assert "просмотр" in entry
     assert "личные данные" in entry
     assert "Кто открывал мою карту" in html
+    # the system client that created the record is listed too, as such
+    assert any("Система" in e and "system:test" in e for e in _entries(html))
 
 
 def test_emergency_access_is_flagged_and_can_be_listed_alone(
@@ -296,7 +298,9 @@ def test_report_counts_and_bad_dates(
 ) -> None:
     admin = make_account("region_admin")
     page = browser(admin)
-    assert "Всего записей: 2" in page.get("/admin/audit?organization=clinic1&since=2025-04-01").text
+    html = page.get("/admin/audit?organization=clinic1&since=2025-04-01").text
+    assert "Всего записей: 2" in html
+    assert "выполнено" in _entries(html)[0]
     bad = page.get("/admin/audit?since=10.03.2025")
     assert bad.status_code == 400
     assert "ГГГГ-ММ-ДД" in bad.text
@@ -366,3 +370,23 @@ def test_running_a_report_is_recorded_and_shown_to_the_patient(
     [seen] = [e for e in _entries(html) if "Ольга Смирнова" in e]
     assert "Администратор организации" in seen
     assert "просмотр журнала доступа" in seen
+
+
+def test_names_are_looked_up_once_per_page_through_the_fhir_core(
+    clinic: dict[str, Any],
+    client: TestClient,
+    record: Record,
+    anna: Account,
+    browser: Browser,
+    engine: Engine,
+) -> None:
+    create(client, {"resourceType": "Practitioner", "id": "doc2", "name": [{"family": "Петрова"}]})
+    for doc, org in (("doc1", "clinic1"), ("doc2", "clinic2"), ("doc1", "clinic2"), ("gone", "")):
+        record(Entry(f"Practitioner/{doc}", "pat1", organization=org))
+    html = browser(anna).get("/me/access-log").text
+    assert "Сидоров Пётр Ильич" in html
+    assert "Петрова" in html
+    assert "Областная больница" in html
+    assert "Practitioner/gone" in html  # unknown to the record: shown as recorded
+    lookups = audit_rows(engine, actor="system:audit")
+    assert sorted(r.resource_type for r in lookups) == ["Organization", "Practitioner"]

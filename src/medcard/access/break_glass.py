@@ -66,8 +66,15 @@ def grant(
                 expires=row.expires,
             )
         )
+        # In the grant's own transaction: no grant exists without its audit entry.
         audit.add(
-            "break-glass", "Patient", patient_id, patient_id, detail=f"emergency access: {reason}"
+            "break-glass",
+            "Patient",
+            patient_id,
+            patient_id,
+            detail=f"emergency access: {reason}",
+            purpose=reason,
+            emergency=True,
         )
         audit.flush(conn)
     return row

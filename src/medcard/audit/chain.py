@@ -102,7 +102,7 @@ _PG_TRY_LOCK = text(
 
 
 @lru_cache(maxsize=8)
-def _head_and_unsealed(batch: int) -> CompoundSelect:
+def _head_and_unsealed(batch: int) -> CompoundSelect[Any]:
     """The chain head and the first ``batch`` unsealed entries, in one round trip."""
     head = (
         select(audit_log)

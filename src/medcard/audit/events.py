@@ -17,6 +17,30 @@ from medcard.fhir.search.values import date_range
 ACTION_TYPE = {"C": "create", "R": "read", "U": "update", "D": "delete", "E": "execute"}
 SUPPORTED = {"patient", "date", "agent", "entity", "action", "_count", "_offset"}
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+RESTFUL_CODES = frozenset(
+    [
+        "read",
+        "vread",
+        "update",
+        "patch",
+        "delete",
+        "history",
+        "history-instance",
+        "history-type",
+        "history-system",
+        "create",
+        "search",
+        "search-type",
+        "search-system",
+        "capabilities",
+        "transaction",
+        "batch",
+        "operation",
+    ]
+)
+# Our own events (sign-in, audit reports, $everything, ...) are not REST interactions.
+MEDCARD_INTERACTION = "https://medcard.example/fhir/CodeSystem/audit-interaction"
 _PURPOSE_CODE = re.compile(r"^[A-Z]{2,16}$")  # v3 PurposeOfUse codes: TREAT, ETREAT, HOPERAT...
 
 
@@ -54,7 +78,12 @@ def to_audit_event(row: Any) -> dict[str, Any]:
             "code": "rest",
             "display": "RESTful Operation",
         },
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": row.interaction}],
+        "subtype": [
+            {
+                "system": RESTFUL if row.interaction in RESTFUL_CODES else MEDCARD_INTERACTION,
+                "code": row.interaction,
+            }
+        ],
         "action": row.action,
         "recorded": format_instant(row.recorded),
         "outcome": row.outcome,

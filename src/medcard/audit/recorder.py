@@ -15,7 +15,6 @@ requests never wait on each other while they hold a write transaction.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +24,6 @@ from medcard.access.context import AccessContext
 from medcard.audit import chain
 from medcard.clock import now_micros
 from medcard.db.tables import audit_log
-
-log = logging.getLogger("medcard.audit")
 
 # Seal entries as part of every flush (see the module docstring).  Off only to measure
 # what sealing costs, or for bulk loads followed by ``medcard audit seal``.
@@ -69,8 +66,12 @@ class AuditBuffer:
         organization: str = "",
     ) -> None:
         """Buffer one entry.  ``purpose`` defaults to the access context's purpose;
-        ``emergency`` marks access through break-glass; ``organization`` is the
-        organisation the actor acted for."""
+        ``emergency`` marks access through break-glass (implied when the patient is one
+        the caller opened by emergency access); ``organization`` is the organisation the
+        actor acted for (by default the first of the context's organisations)."""
+        emergency = emergency or (bool(patient_id) and patient_id in self.ctx.emergency_patients)
+        if not organization and self.ctx.organizations:
+            organization = f"Organization/{min(self.ctx.organizations)}"
         self.entries.append(
             {
                 "recorded": now_micros(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -238,90 +239,118 @@ def _qualification(resource: dict[str, Any]) -> str:
     return ""
 
 
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_ELEMENTS = {"Practitioner": "name,qualification", "Organization": "name"}
+_LOOKUP_CHUNK = 100
+
+
 @dataclass
 class Directory:
-    """Names for actors and organisations, looked up once per page."""
+    """Names for actors and organisations, looked up once per page.
+
+    :meth:`prefetch` resolves a whole page with one accounts query and one FHIR search
+    per resource type; anything not prefetched is read on first use.
+    """
 
     engine: Engine
     _people: dict[str, Person] = field(default_factory=dict)
-    _orgs: dict[str, str] = field(default_factory=dict)
-
-    def _read(self, reference: str) -> dict[str, Any] | None:
-        from medcard.access.context import AccessContext
-        from medcard.fhir import local
-
-        resp = local.call(self.engine, AccessContext.system("system:audit"), "GET", reference)
-        if resp.status != 200 or resp.body is None:
-            return None
-        body = orjson.loads(resp.body_bytes())
-        return body if isinstance(body, dict) else None
+    _resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def prefetch(self, rows: Iterable[Row[Any]]) -> None:
-        """Look up every actor of a page with one accounts query."""
+        rows = list(rows)
         wanted = {r.actor for r in rows} - self._people.keys()
         account_ids = [a.split("/", 1)[1] for a in wanted if a.startswith("Account/")]
         refs = [a for a in wanted if a.startswith(("Practitioner/", "Patient/"))]
-        if not account_ids and not refs:
-            return
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(
-                    accounts.c.id,
-                    accounts.c.role,
-                    accounts.c.display_name,
-                    accounts.c.fhir_ref,
-                ).where(or_(accounts.c.id.in_(account_ids), accounts.c.fhir_ref.in_(refs)))
-            ).all()
-        for acc in found:
-            person = Person(acc.role, acc.display_name, fhir_ref=acc.fhir_ref)
-            if f"Account/{acc.id}" in wanted:
-                self._people[f"Account/{acc.id}"] = person
-            if acc.fhir_ref in wanted and acc.fhir_ref not in self._people:
-                self._people[acc.fhir_ref] = person
+        if account_ids or refs:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    select(
+                        accounts.c.id, accounts.c.role, accounts.c.display_name, accounts.c.fhir_ref
+                    ).where(or_(accounts.c.id.in_(account_ids), accounts.c.fhir_ref.in_(refs)))
+                ).all()
+            for acc in found:
+                person = Person(acc.role, acc.display_name, fhir_ref=acc.fhir_ref)
+                if f"Account/{acc.id}" in wanted:
+                    self._people[f"Account/{acc.id}"] = person
+                if acc.fhir_ref in wanted and acc.fhir_ref not in self._people:
+                    self._people[acc.fhir_ref] = person
+        for actor in wanted - self._people.keys():
+            self._people[actor] = _kind_of(actor)
+        practitioners = {
+            p.fhir_ref.split("/", 1)[1]
+            for p in self._people.values()
+            if p.kind == "practitioner" and p.fhir_ref.startswith("Practitioner/")
+        }
+        self._fetch("Practitioner", practitioners)
+        orgs = {organization_ref(r.organization).split("/", 1)[1] for r in rows if r.organization}
+        self._fetch("Organization", orgs)
+
+    def _fetch(self, resource_type: str, ids: Iterable[str]) -> None:
+        """Read resources of one type by id, through the FHIR core (gate and audit)."""
+        from medcard.access.context import AccessContext
+        from medcard.fhir import local
+
+        todo = sorted(
+            i
+            for i in ids
+            if f"{resource_type}/{i}" not in self._resources and _FHIR_ID.fullmatch(i)
+        )
+        ctx = AccessContext.system("system:audit")
+        for start in range(0, len(todo), _LOOKUP_CHUNK):
+            chunk = todo[start : start + _LOOKUP_CHUNK]
+            query = (
+                f"_id={','.join(chunk)}&_count={len(chunk)}&_elements={_ELEMENTS[resource_type]}"
+            )
+            resp = local.call(self.engine, ctx, "GET", f"{resource_type}?{query}")
+            if resp.status == 200:
+                for entry in orjson.loads(resp.body_bytes()).get("entry") or []:
+                    resource = entry.get("resource") or {}
+                    self._resources[f"{resource_type}/{resource.get('id')}"] = resource
+            for rid in chunk:
+                self._resources.setdefault(f"{resource_type}/{rid}", None)
+
+    def _resource(self, reference: str) -> dict[str, Any] | None:
+        resource_type, _, rid = reference.partition("/")
+        if reference not in self._resources and resource_type in _ELEMENTS:
+            self._fetch(resource_type, [rid])
+        return self._resources.get(reference)
 
     def person(self, actor: str) -> Person:
         if actor not in self._people:
-            self._people[actor] = self._lookup(actor)
+            self._people[actor] = _kind_of(actor)
         person = self._people[actor]
-        if person.kind == "practitioner" and not person.detail:
-            ref = person.fhir_ref or (actor if actor.startswith("Practitioner/") else "")
-            if ref:
-                person = self._practitioner(ref, person.name)
-                self._people[actor] = person
+        if person.kind == "practitioner" and person.fhir_ref.startswith("Practitioner/"):
+            resource = self._resource(person.fhir_ref)
+            if resource is not None:
+                return Person(
+                    "practitioner",
+                    human_name(resource) or person.name,
+                    _qualification(resource),
+                    fhir_ref=person.fhir_ref,
+                )
         return person
 
-    def _practitioner(self, ref: str, account_name: str) -> Person:
-        resource = self._read(ref)
-        if resource is None:
-            return Person("practitioner", account_name, fhir_ref=ref)
-        return Person(
-            "practitioner",
-            human_name(resource) or account_name,
-            _qualification(resource),
-            fhir_ref=ref,
-        )
-
-    def _lookup(self, actor: str) -> Person:
-        kind, _, _ = actor.partition("/")
-        if kind == "Practitioner":
-            return Person("practitioner", fhir_ref=actor)
-        if kind == "Patient":
-            # Another patient's name is not read from their card for this page.
-            return Person("patient", fhir_ref=actor)
-        if kind == "Account":
-            return Person("unknown")
-        if actor.startswith("system:") or actor == "system":
-            return Person("system")
-        if kind in ("Client", "Device") or actor.startswith("client:"):
-            return Person("client", actor.split("/", 1)[-1].removeprefix("client:"))
-        return Person("unknown", actor)
-
     def organization(self, value: str) -> str:
+        """The organisation's name, or its reference when the record does not know it."""
         if not value:
             return ""
         ref = organization_ref(value)
-        if ref not in self._orgs:
-            resource = self._read(ref)
-            name = str(resource.get("name") or "") if resource else ""
-            self._orgs[ref] = name or ref
-        return self._orgs[ref]
+        resource = self._resource(ref)
+        return str((resource or {}).get("name") or ref)
+
+
+def _kind_of(actor: str) -> Person:
+    """What the actor string itself says (no account links to it)."""
+    kind, _, _ = actor.partition("/")
+    if kind == "Practitioner":
+        return Person("practitioner", fhir_ref=actor)
+    if kind == "Patient":
+        # Another patient's name is not read from their card for this page.
+        return Person("patient", fhir_ref=actor)
+    if kind == "Account":
+        return Person("unknown")
+    if actor.startswith("system:") or actor == "system":
+        return Person("system")
+    if kind in ("Client", "Device") or actor.startswith("client:"):
+        return Person("client", actor.split("/", 1)[-1].removeprefix("client:"))
+    return Person("unknown", actor)

@@ -93,6 +93,9 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "kind_client": "Внешняя программа",
         "kind_unknown": "Неизвестно",
         "kind_lab": "Лаборатория",
+        "outcome_0": "выполнено",
+        "outcome_4": "отказано",
+        "outcome_8": "ошибка",
         "do_read": "просмотр",
         "do_vread": "просмотр версии",
         "do_search": "поиск",
@@ -106,6 +109,21 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "do_operation": "операция",
         "do_audit-report": "просмотр журнала доступа",
         "do_audit-export": "выгрузка журнала доступа",
+        "do_break-glass": "открыт экстренный доступ",
+        "do_login": "вход",
+        "do_logout": "выход",
+        "do_sso-login": "вход через Госуслуги или региональный портал",
+        "do_mfa": "ввод кода подтверждения",
+        "do_mfa-enrol": "подключение кода подтверждения",
+        "do_mfa-disable": "отключение кода подтверждения",
+        "do_lockout": "вход приостановлен",
+        "do_password-change": "смена пароля",
+        "do_password-reset": "восстановление пароля",
+        "do_password-reset-request": "запрос восстановления пароля",
+        "do_oauth-authorize": "разрешение доступа приложению",
+        "do_oauth-token": "выдача ключа доступа приложению",
+        "do_oauth-revoke": "отзыв доступа приложения",
+        "do_oauth-introspect": "проверка ключа доступа",
         "purpose_TREAT": "лечение",
         "purpose_ETREAT": "экстренная помощь",
         "purpose_HPAYMT": "оплата медицинской помощи",
@@ -184,6 +202,9 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "kind_client": "External application",
         "kind_unknown": "Unknown",
         "kind_lab": "Laboratory",
+        "outcome_0": "done",
+        "outcome_4": "refused",
+        "outcome_8": "failed",
         "do_read": "viewed",
         "do_vread": "viewed a version",
         "do_search": "searched",
@@ -197,6 +218,21 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "do_operation": "operation",
         "do_audit-report": "viewed the access log",
         "do_audit-export": "exported the access log",
+        "do_break-glass": "opened emergency access",
+        "do_login": "signed in",
+        "do_logout": "signed out",
+        "do_sso-login": "signed in through Gosuslugi or a regional portal",
+        "do_mfa": "entered a sign-in code",
+        "do_mfa-enrol": "turned sign-in codes on",
+        "do_mfa-disable": "turned sign-in codes off",
+        "do_lockout": "sign-in suspended",
+        "do_password-change": "changed the password",
+        "do_password-reset": "reset the password",
+        "do_password-reset-request": "asked for a password reset",
+        "do_oauth-authorize": "authorised an application",
+        "do_oauth-token": "access key issued to an application",
+        "do_oauth-revoke": "application access revoked",
+        "do_oauth-introspect": "access key checked",
         "purpose_TREAT": "treatment",
         "purpose_ETREAT": "emergency treatment",
         "purpose_HPAYMT": "payment for care",
@@ -282,9 +318,14 @@ def _purpose(value: str, t: Texts) -> str:
 
 
 def _role(kind: str, t: Texts) -> str:
-    if kind in {r.value for r in accounts.Role}:
-        return t(f"role_{kind}")
-    return t(f"kind_{kind}") if t.known(f"kind_{kind}") else t("kind_unknown")
+    if t.known(f"kind_{kind}"):
+        return t(f"kind_{kind}")
+    shown = t(f"role_{kind}")
+    return t("kind_unknown") if shown == f"role_{kind}" else shown
+
+
+def _outcome(code: str, t: Texts) -> str:
+    return t(f"outcome_{code}") if t.known(f"outcome_{code}") else code
 
 
 def _views(
@@ -322,7 +363,7 @@ def _views(
                 denied=row.outcome != SUCCESS,
                 patient=row.patient_id,
                 actor=row.actor,
-                outcome=row.outcome,
+                outcome=_outcome(row.outcome, t),
             )
         )
     return out
