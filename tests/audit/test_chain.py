@@ -331,3 +331,33 @@ def test_database_refuses_to_delete_entries(engine: Engine, record: Record) -> N
         conn.execute(audit_log.delete())
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 0
+
+
+def test_a_transaction_is_one_audit_entry_per_patient(client: Any, engine: Any) -> None:
+    """One act, one entry: a Bundle of many resources of one card is audited once."""
+    from sqlalchemy import select as sql_select
+
+    from medcard.db.tables import audit_log as log
+    from tests import factories
+
+    entries = [
+        {
+            "fullUrl": "urn:uuid:7a1f0c7e-0000-4000-8000-000000000001",
+            "resource": factories.patient(),
+            "request": {"method": "POST", "url": "Patient"},
+        }
+    ]
+    for i in range(5):
+        obs = factories.observation("x", value=120.0 + i)
+        obs["subject"] = {"reference": "urn:uuid:7a1f0c7e-0000-4000-8000-000000000001"}
+        entries.append({"resource": obs, "request": {"method": "POST", "url": "Observation"}})
+    r = client.post(
+        "/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    )
+    assert r.status_code == 200, r.text
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sql_select(log.c.interaction, log.c.detail).where(log.c.interaction == "create")
+        ).all()
+    assert len(rows) == 1
+    assert rows[0].detail.startswith("6 resources: ")

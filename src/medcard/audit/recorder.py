@@ -43,6 +43,7 @@ ACTIONS = {
     "batch": "E",
 }
 SUCCESS, DENIED, FAILED = "0", "4", "8"
+COMPACTED = frozenset({"create", "update", "delete"})
 
 
 @dataclass
@@ -91,11 +92,40 @@ class AuditBuffer:
             }
         )
 
+    def compacted(self) -> list[dict[str, Any]]:
+        """One entry per (interaction, patient, outcome) for writes: a transaction that
+        creates a hundred resources of one card is one audited act, not a hundred.
+
+        The merged entry keeps the resource when there is one, else lists the resources
+        in its detail (up to the column's size).
+        """
+        out: list[dict[str, Any]] = []
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for e in self.entries:
+            if e["interaction"] not in COMPACTED:
+                out.append(e)
+                continue
+            key = (e["interaction"], e["patient_id"], e["outcome"], e["emergency"])
+            first = merged.get(key)
+            if first is None:
+                merged[key] = dict(e, _refs=[f"{e['resource_type']}/{e['resource_id']}"])
+                out.append(merged[key])
+                continue
+            first["_refs"].append(f"{e['resource_type']}/{e['resource_id']}")
+        for e in out:
+            refs = e.pop("_refs", None)
+            if refs and len(refs) > 1:
+                types = {r.split("/", 1)[0] for r in refs}
+                e["resource_type"] = types.pop() if len(types) == 1 else ""
+                e["resource_id"] = ""
+                e["detail"] = f"{len(refs)} resources: {', '.join(refs)}"[:2000]
+        return out
+
     def flush(self, conn: Connection) -> None:
         """Insert the buffered entries on ``conn`` (inside the caller's transaction)."""
         if not self.entries:
             return
-        conn.execute(insert(audit_log), self.entries)
+        conn.execute(insert(audit_log), self.compacted())
         self.entries = []
         if not SEAL_ON_FLUSH:
             return
