@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     sso_providers: dict[str, SsoProvider] = {}
     sso_state_seconds: int = 600  # how long a started SSO login may take
     sso_http_timeout_seconds: float = 10.0  # calls to the provider (discovery, token, keys)
+    # Web pages (browser apps) allowed to call /fhir and the token endpoint, as JSON, e.g.
+    # MEDCARD_CORS_ORIGINS='["https://diary.example"]'.  Empty: no CORS headers at all.
+    cors_origins: list[str] = []
 
     @field_validator("sso_providers")
     @classmethod
@@ -92,6 +95,24 @@ class Settings(BaseSettings):
             if not (region.isascii() and region.isalnum() and 1 <= len(region) <= 16):
                 raise ValueError(f"SSO region codes are 1-16 letters or digits: {region!r}")
         return v
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, v: list[str]) -> list[str]:
+        """Exact origins only (scheme://host[:port]): no wildcard, path or query."""
+        out = []
+        for origin in v:
+            parts = urlsplit(origin.rstrip("/"))
+            exact = (
+                parts.scheme in ("https", "http")
+                and parts.hostname
+                and "@" not in parts.netloc
+                and not (parts.path or parts.query or parts.fragment or "*" in origin)
+            )
+            if not exact:
+                raise ValueError(f"a CORS origin is scheme://host[:port]: {origin!r}")
+            out.append(f"{parts.scheme}://{parts.netloc}")
+        return out
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -236,9 +236,10 @@ def test_query_qualified_scopes_are_not_granted(
     assert exchange(api, diary.client_id, auth).json()["scope"] == "patient/Patient.r"
 
 
-def test_staff_cannot_authorize_patient_apps(
+def test_staff_get_nothing_from_an_app_registered_for_patient_scopes_only(
     app: Any, engine: Engine, diary: OAuthClient, client: TestClient
 ) -> None:
+    # Staff hold user/ scopes only (tests/oauth/test_staff.py); the diary has none.
     doctor = accounts.create_account(engine, "doctor@example.ru", PASSWORD, "practitioner")
     browser = sign_in(app, engine, doctor)
     with browser.http:
@@ -246,7 +247,9 @@ def test_staff_cannot_authorize_patient_apps(
         r = browser.http.get(path, params=params)
     assert r.status_code == 302
     query = parse_qs(urlsplit(r.headers["location"]).query)
-    assert query["error"] == ["access_denied"]
+    assert query["error"] == ["invalid_scope"]
+    assert "code" not in query
+    assert refused(engine, "oauth-authorize")
 
 
 def test_unsupported_response_type_goes_back_with_an_error(

@@ -137,13 +137,22 @@ def test_jwks_verifies_issued_tokens(api: TestClient, full_grant: dict[str, str]
     assert claims["scope"] == full_grant["scope"]
 
 
-def test_token_endpoint_answers_browser_preflight(api: TestClient) -> None:
+def test_token_endpoint_answers_no_browser_unless_origins_are_configured(
+    api: TestClient,
+) -> None:
+    # MEDCARD_CORS_ORIGINS is empty by default: see tests/oauth/test_cors.py.
     r = api.options(
         "/oauth/token",
         headers={"Origin": "https://diary.example", "Access-Control-Request-Method": "POST"},
     )
-    assert r.status_code == 204
-    assert r.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in r.headers
+    posted = api.post(
+        "/oauth/token", data={"grant_type": "x"}, headers={"Origin": "https://diary.example"}
+    )
+    assert "access-control-allow-origin" not in posted.headers
+    # Discovery stays public.
+    conf = api.get("/.well-known/smart-configuration", headers={"Origin": "https://a.example"})
+    assert conf.headers["access-control-allow-origin"] == "*"
 
 
 def test_purge_deletes_only_long_expired_codes_and_tokens(

@@ -21,6 +21,19 @@ INTERACTIONS = [
 ]
 READ_ONLY = {"AuditEvent"}
 
+# SMART App Launch: where apps find the OAuth endpoints from the CapabilityStatement
+# (https://hl7.org/fhir/smart-app-launch/conformance.html; the extension is the one
+# SMART v1 defined, still read by many clients).  The paths are the ones
+# /.well-known/smart-configuration announces (auth/oauth/discovery.py; a test keeps
+# the two in step), on the server root, one level above the FHIR base.
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+OAUTH_PATHS = {
+    "authorize": "/oauth/authorize",
+    "token": "/oauth/token",
+    "revoke": "/oauth/revoke",
+    "introspect": "/oauth/introspect",
+}
+
 
 @cache
 def _resources() -> list[dict[str, Any]]:
@@ -63,6 +76,14 @@ def _resources() -> list[dict[str, Any]]:
     return out
 
 
+def _oauth_uris(base_url: str) -> dict[str, Any]:
+    root = base_url.rstrip("/").removesuffix("/fhir")
+    return {
+        "url": OAUTH_URIS,
+        "extension": [{"url": name, "valueUri": root + path} for name, path in OAUTH_PATHS.items()],
+    }
+
+
 def statement(base_url: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
@@ -78,6 +99,7 @@ def statement(base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "security": {
+                    "extension": [_oauth_uris(base_url)],
                     "cors": False,
                     "service": [
                         {

@@ -17,9 +17,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from medcard.access.context import AccessContext
 from medcard.access.roles import Role
+from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients
+from medcard.audit.recorder import DENIED, AuditBuffer
 from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
@@ -65,6 +70,51 @@ def error_response(
     )
 
 
+# Browser apps (issue 3): CORS answers only on the FHIR API and the token and revocation
+# endpoints, only for the origins in MEDCARD_CORS_ORIGINS, and never with credentials
+# (the API takes bearer tokens, not cookies); pages never answer another site.
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "If-Match",
+    "If-None-Match",
+    "If-None-Exist",
+    "If-Modified-Since",
+    "Prefer",
+]
+CORS_EXPOSED = ["ETag", "Location", "Content-Location", "Last-Modified"]
+
+
+def cors_applies(path: str) -> bool:
+    if path.startswith("/fhir/.well-known/"):
+        return False  # public discovery: web/oauth.py answers any origin
+    return path in ("/fhir", "/oauth/token", "/oauth/revoke") or path.startswith("/fhir/")
+
+
+class ApiCors:
+    """Starlette's CORSMiddleware, on the paths ``cors_applies`` names only."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=CORS_EXPOSED,
+            allow_credentials=False,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and cors_applies(scope["path"]):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -89,6 +139,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         router=Router(settings.default_page_size, settings.max_page_size),
     )
     app.state.services = services
+    if settings.cors_origins:  # CORS for browser apps (see ApiCors); none when unset
+        app.add_middleware(ApiCors, origins=list(settings.cors_origins))
     install_pages(app)
     app.include_router(audit_router)
     app.include_router(sso_router)  # national SSO login (web/sso.py)
@@ -185,17 +237,16 @@ def _serve(services: Services, req: FhirRequest) -> FhirResponse:
     auth = req.header("authorization") or ""
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        err = unauthorized("A bearer access token is required (Authorization: Bearer ...)")
-        return FhirResponse(err.status, err.as_outcome(), err.headers)
+        return _refuse(
+            services, req, "A bearer access token is required (Authorization: Bearer ...)"
+        )
     try:
         ctx = services.issuer.context(token.strip())
     except TokenError as exc:
-        err = unauthorized(str(exc))
-        return FhirResponse(err.status, err.as_outcome(), err.headers)
+        return _refuse(services, req, str(exc), token.strip())
     # OAuth: a revoked access token stops working here (cached up to 5 s per process).
     if is_revoked(services.engine, jti_of(token.strip())):
-        err = unauthorized("The access token has been revoked")
-        return FhirResponse(err.status, err.as_outcome(), err.headers)
+        return _refuse(services, req, "The access token has been revoked")
     if ctx.role == Role.PRACTITIONER:
         # Emergency grants are short-lived and revocable: read them per request.
         ctx = replace(ctx, emergency_patients=active_emergency_patients(services.engine, ctx.actor))
@@ -210,10 +261,22 @@ def _serve(services: Services, req: FhirRequest) -> FhirResponse:
             raise
 
 
-def _anonymous_repo(services: Services) -> Any:
-    from medcard.access.context import AccessContext
-    from medcard.access.smart import Scopes
+def _refuse(services: Services, req: FhirRequest, reason: str, token: str = "") -> FhirResponse:
+    """A 401, audited (issue 3): one ``login`` entry, outcome 4, actor anonymous (a token
+    that failed is no proof of who sent it).  The detail names the reason and the type
+    asked for, never the token nor an id from the path."""
+    where = req.path.strip("/").split("/", 1)[0][:64] or "(base)"
+    shown = reason
+    if token and any(len(part) >= 8 and part in reason for part in [token, *token.split(".")]):
+        shown = "The access token is not valid"  # the parser's message quoted the token
+    buffer = AuditBuffer(AccessContext("anonymous", Scopes.parse("")))
+    buffer.add("login", outcome=DENIED, detail=f"FHIR API {req.method} {where}: {shown}"[:500])
+    buffer.flush_separately(services.engine)
+    err = unauthorized(shown)
+    return FhirResponse(err.status, err.as_outcome(), err.headers)
 
+
+def _anonymous_repo(services: Services) -> Any:
     return Repository(services.engine, AccessContext("anonymous", Scopes.parse("")))
 
 

@@ -1,7 +1,8 @@
 """OAuth 2.0 / SMART endpoints: a thin Starlette adapter around ``auth.oauth.server``.
 
-* ``GET  /oauth/authorize``  consent screen for a signed-in patient (Russian, ``?lang=en``)
-* ``POST /oauth/authorize``  the patient's Allow / Deny (CSRF-checked) → back to the app
+* ``GET  /oauth/authorize``  consent screen for a signed-in patient or member of staff
+  (Russian, ``?lang=en``); staff see their role named and must have passed the second factor
+* ``POST /oauth/authorize``  the Allow / Deny (CSRF-checked) → back to the app
 * ``POST /oauth/token``      authorization_code (+PKCE), refresh_token, client_credentials
 * ``POST /oauth/revoke``     RFC 7009;  ``POST /oauth/introspect``  RFC 7662
 * ``GET  /.well-known/smart-configuration`` (also under ``/fhir``)  SMART discovery
@@ -30,6 +31,7 @@ from medcard.auth.oauth.server import (
     Problem,
 )
 from medcard.auth.oauth.store import ResourceOwner
+from medcard.web import i18n
 from medcard.web.deps import SignedIn, current_session, require_csrf, services
 from medcard.web.render import PageRoute, lang_of, page
 
@@ -37,7 +39,11 @@ pages = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter(include_in_schema=False)
 router = APIRouter()
 FORM_LIMIT = 64 * 1024
-CORS = {"Access-Control-Allow-Origin": "*"}  # apps in browsers call these directly
+# Discovery documents and our public key are public: any web page may read them.  The
+# token and revocation endpoints answer browsers only from the origins configured in
+# MEDCARD_CORS_ORIGINS (web/app.py installs the CORS middleware); introspection is for
+# servers and answers no browser.
+PUBLIC_CORS = {"Access-Control-Allow-Origin": "*"}
 
 TEXT = {
     "ru": {
@@ -54,6 +60,10 @@ TEXT = {
         "error_title": "Запрос приложения отклонён",
         "error_lead": "Приложение прислало запрос, который нельзя выполнить безопасно, поэтому мы не вернём вас в него.",
         "error_detail": "Причина (для разработчиков приложения)",
+        "asks_staff": "«{app}» просит доступ к medcard от вашего имени",
+        "signed_in_as": "Вы вошли как {name}, роль: {role}",
+        "may_staff": "Если вы разрешите, приложение сможет — не больше, чем позволяет роль «{role}»:",
+        "writes_staff": "Всё, что приложение прочитает или изменит, попадёт в журнал доступа от вашего имени.",
     },
     "en": {
         "title": "App access to your card",
@@ -69,6 +79,10 @@ TEXT = {
         "error_title": "The app's request was refused",
         "error_lead": "The app sent a request that cannot be carried out safely, so we will not send you back to it.",
         "error_detail": "Reason (for the app's developers)",
+        "asks_staff": "“{app}” asks to work in medcard on your behalf",
+        "signed_in_as": "Signed in as {name}, role: {role}",
+        "may_staff": "If you allow it, the app will be able to do this, and no more than the role “{role}” allows:",
+        "writes_staff": "Everything the app reads or changes is recorded in the access log under your name.",
     },
 }
 
@@ -111,6 +125,8 @@ def _owner(signed: SignedIn) -> ResourceOwner:
         fhir_ref=a.fhir_ref,
         display_name=a.display_name,
         active=a.active,
+        organization_ref=a.organization_ref,
+        mfa_ok=signed.session.mfa_ok,
     )
 
 
@@ -160,14 +176,32 @@ def _consent_page(request: Request, signed: SignedIn, c: Consent) -> Response:
         request.url.path + "?" + "&".join(f"{k}={v}" for k, v in _encode([*kept, ("lang", other)]))
     )
     where = _origin(c.redirect_uri)
+    if c.owner.is_staff:
+        # Staff grant access to other people's records: name the role the app will act
+        # with, and say that everything it does is in the access log under their name.
+        role = i18n.translator(lang)(f"role_{c.owner.role}")
+        name = signed.account.display_name or signed.account.login
+        o = {
+            **text,
+            "may": text["may_staff"].format(role=role),
+            "writes": text["writes_staff"],
+        }
+        heading = text["asks_staff"].format(app=c.client.name)
+        who = text["signed_in_as"].format(name=name, role=role)
+        writes = True
+    else:
+        o = text
+        heading = text["asks"].format(app=c.client.name)
+        who = text["card_of"].format(name=signed.account.display_name or c.owner.fhir_ref)
+        writes = wording.writes(c.scopes)
     response = page(
         request,
         "oauth/consent.html",
-        o=text,
-        heading=text["asks"].format(app=c.client.name),
-        card_of=text["card_of"].format(name=signed.account.display_name or c.owner.fhir_ref),
+        o=o,
+        heading=heading,
+        card_of=who,
         sentences=wording.sentences(c.scopes, lang),
-        writes=wording.writes(c.scopes),
+        writes=writes,
         not_granted=text["not_granted"].format(words=", ".join(c.not_granted))
         if c.not_granted
         else "",
@@ -234,7 +268,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response:
     return JSONResponse(
         {"error": error, "error_description": description},
         status,
-        {"Cache-Control": "no-store", "Pragma": "no-cache", **CORS},
+        {"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 
 
@@ -249,9 +283,7 @@ async def _call(request: Request, name: str) -> Response:
         name
     ]
     resp: HttpResponse = await run_in_threadpool(handler, _plain(request, form))
-    out = _respond(resp)
-    out.headers.update(CORS)
-    return out
+    return _respond(resp)
 
 
 @api.post("/oauth/token")
@@ -269,19 +301,6 @@ async def introspect(request: Request) -> Response:
     return await _call(request, "introspect")
 
 
-@api.options("/oauth/{endpoint}")
-async def preflight(endpoint: str) -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS,
-            "Access-Control-Allow-Methods": "POST",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type",
-            "Access-Control-Max-Age": "600",
-        },
-    )
-
-
 # -- discovery ----------------------------------------------------------------------------
 
 
@@ -290,7 +309,7 @@ async def preflight(endpoint: str) -> Response:
 def smart_config(request: Request) -> Response:
     body: dict[str, Any] = smart_configuration(_base_url(request))
     body["jwks_uri"] = _base_url(request) + "/.well-known/jwks.json"
-    return JSONResponse(body, headers=CORS)
+    return JSONResponse(body, headers=PUBLIC_CORS)
 
 
 @api.get("/.well-known/jwks.json")
@@ -298,7 +317,7 @@ def jwks(request: Request) -> Response:
     key = services(request).issuer.key
     public = {k: v for k, v in key.as_dict(private=False).items() if k != "d"}
     public.setdefault("alg", "ES256")
-    return JSONResponse({"keys": [public]}, headers=CORS)
+    return JSONResponse({"keys": [public]}, headers=PUBLIC_CORS)
 
 
 router.include_router(pages)

@@ -1,4 +1,8 @@
-"""Registered OAuth clients: patient apps (public, PKCE) and systems (confidential).
+"""Registered OAuth clients: apps (public or confidential, PKCE) and systems (confidential).
+
+An app (authorization code grant) may be registered for ``patient/`` scopes, used when
+a patient authorizes it, and ``user/`` scopes, used when a member of staff does; each
+person gets only their own kind (``scopes.allowance_for``).
 
 A public client has no secret and may only use the authorization code grant (with
 PKCE) and refresh tokens.  A confidential client authenticates with a secret
@@ -72,7 +76,8 @@ class OAuthClient:
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        granted = sc.grant(scope, self.scope, sc.PATIENT_APP)
+        # Authlib's first pass; the grant narrows again for the person who authorizes.
+        granted = sc.grant(scope, self.scope, sc.APP)
         return str(granted)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -241,7 +246,7 @@ def _check_redirect_uri(uri: str) -> None:
 
 
 def _check_scope(scope: str, grants: tuple[str, ...]) -> str:
-    allowance = sc.SYSTEM if CLIENT_CREDENTIALS in grants else sc.PATIENT_APP
+    allowance = sc.SYSTEM if CLIENT_CREDENTIALS in grants else sc.APP
     if CLIENT_CREDENTIALS in grants and AUTHORIZATION_CODE in grants:
         raise ClientError(
             "Register systems (client_credentials) and patient apps (authorization_code) "
@@ -254,7 +259,7 @@ def _check_scope(scope: str, grants: tuple[str, ...]) -> str:
         kind = (
             "system/ scopes"
             if allowance is sc.SYSTEM
-            else "patient/ scopes and " + ", ".join(sorted(sc.PATIENT_APP_WORDS))
+            else "patient/ and user/ scopes and " + ", ".join(sorted(sc.PATIENT_APP_WORDS))
         )
         raise ClientError(
             f"Scope(s) {' '.join(lost)} not allowed here; this client may hold {kind}"

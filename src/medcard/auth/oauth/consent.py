@@ -1,8 +1,10 @@
-"""Scopes in plain words, for the consent screen a patient reads before allowing an app.
+"""Scopes in plain words, for the consent screen read before allowing an app.
 
 Each resource scope becomes one sentence naming what the app may do ("читать и
 записывать") and what it touches, in everyday words with the FHIR type in brackets so
 that a curious patient or a support desk can match it to the API.  Russian first.
+``patient/`` scopes speak of the reader's own card; ``user/`` scopes (staff) of the
+records their role reaches.
 """
 
 from __future__ import annotations
@@ -39,6 +41,35 @@ RESOURCES: dict[str, dict[str, str]] = {
         "en": "imaging studies (CT, MRI, ultrasound)",
     },
     "Consent": {"ru": "ваши согласия", "en": "your consents"},
+}
+
+# The same for user/ scopes, read by staff: other people's records, within their role.
+STAFF_RESOURCES: dict[str, dict[str, str]] = {
+    "*": {
+        "ru": "медицинские карты пациентов, доступные вам по вашей роли",
+        "en": "the medical cards of patients your role gives you access to",
+    },
+    "Patient": {"ru": "сведения о пациентах", "en": "patients' personal details"},
+    "RelatedPerson": {
+        "ru": "сведения о представителях пациентов",
+        "en": "patients' representatives",
+    },
+    "Person": {"ru": "сведения о людях в системе", "en": "people known to the system"},
+    "Coverage": {"ru": "полисы ОМС и ДМС", "en": "health insurance policies"},
+    "EpisodeOfCare": {
+        "ru": "прикрепления и случаи обслуживания",
+        "en": "attachments and episodes of care",
+    },
+    "Organization": {"ru": "сведения об организациях", "en": "organisations"},
+    "Practitioner": {"ru": "сведения о медицинских работниках", "en": "health professionals"},
+    "PractitionerRole": {
+        "ru": "должности медицинских работников",
+        "en": "health professionals' positions",
+    },
+    "Location": {"ru": "места оказания помощи", "en": "places of care"},
+    "HealthcareService": {"ru": "услуги организаций", "en": "organisations' services"},
+    "Endpoint": {"ru": "адреса подключения систем", "en": "system connection endpoints"},
+    "Task": {"ru": "обращения об исправлении записей", "en": "correction requests"},
 }
 
 VERBS = {
@@ -86,7 +117,8 @@ def sentences(scopes: Scopes, lang: str = "ru") -> list[str]:
             action = ", ".join(parts[:-1]) + f" {verbs['and']} " + parts[-1]
         else:
             action = parts[0]
-        what = RESOURCES.get(s.resource_type, {}).get(lang) or _fallback(s.resource_type, lang)
+        names = STAFF_RESOURCES if s.level == "user" else RESOURCES
+        what = names.get(s.resource_type, {}).get(lang) or _fallback(s.resource_type, lang)
         label = f" ({s.resource_type})" if s.resource_type != "*" else ""
         out.append(f"{action.capitalize()} {what}{label}")
     out += [WORDS[w][lang].capitalize() for w in scopes.other if w in WORDS]

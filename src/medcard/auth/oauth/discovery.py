@@ -22,6 +22,7 @@ CAPABILITIES = [
     "client-confidential-symmetric",
     "context-standalone-patient",
     "permission-patient",
+    "permission-user",  # staff apps: user/ scopes within the role (issue 3)
     "permission-v1",
     "permission-v2",
     "permission-offline",
@@ -34,6 +35,8 @@ SCOPES_SUPPORTED = [
     "fhirUser",
     "patient/*.cruds",
     "patient/*.rs",
+    "user/*.cruds",
+    "user/*.rs",
     "system/*.cruds",
     "system/*.rs",
 ]

@@ -10,6 +10,11 @@ wildcard resource type meets a concrete one as the concrete one, so
 Fine-grained v2 scopes with a query (``patient/Observation.rs?category=...``) are not
 granted: the access policy cannot enforce the query part, so granting one would give
 more than was asked.
+
+Staff (issue 3) get ``user/`` scopes, further narrowed to a ceiling derived from their
+role's permissions (``ceiling``): a registrar asking for ``user/*.cruds`` gets the
+demographic types only.  The ceiling is a courtesy to the app (the token says what it
+can use); the access gate still decides every request from the ``role`` claim.
 """
 
 from __future__ import annotations
@@ -17,30 +22,92 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from medcard.access.policy import in_patient_compartment
+from medcard.access.roles import DEMOGRAPHIC_TYPES, Permission, Role, has
 from medcard.access.smart import Scope, Scopes
 
 # Words that are not resource scopes, per grant kind.
 PATIENT_APP_WORDS = frozenset({"openid", "fhirUser", "launch/patient", "offline_access"})
+# Staff get no launch context (there is no patient picker) and no offline_access: a
+# staff token lasts one access-token lifetime and a new one needs a signed-in session
+# that passed the second factor, as the staff pages do.
+STAFF_WORDS = frozenset({"openid", "fhirUser"})
 SYSTEM_WORDS: frozenset[str] = frozenset()
 
 # Which SMART levels a kind of caller may be granted.  A patient only ever gets
-# patient/ scopes (bound to their own compartment); a system client only system/ ones.
-# user/ scopes are not granted through OAuth yet: the access policy treats them as
-# unrestricted, and clinicians' care relationships are not modelled there.
+# patient/ scopes (bound to their own compartment); staff only user/ ones (the gate
+# limits them by role and care relations); a system client only system/ ones.
 PATIENT_LEVELS = frozenset({"patient"})
+USER_LEVELS = frozenset({"user"})
 SYSTEM_LEVELS = frozenset({"system"})
 
 
 @dataclass(frozen=True)
 class Allowance:
-    """The most a grant may carry: resource scopes of these levels, and these words."""
+    """The most a grant may carry: resource scopes of these levels, and these words;
+    with a ``ceiling``, resource scopes also only within it (letter by letter)."""
 
     levels: frozenset[str]
     words: frozenset[str]
+    ceiling: Scopes | None = None
 
 
 PATIENT_APP = Allowance(PATIENT_LEVELS, PATIENT_APP_WORDS)
 SYSTEM = Allowance(SYSTEM_LEVELS, SYSTEM_WORDS)
+# What an app using the authorization code grant may be registered for: the scopes of
+# the patients and the staff who may authorize it (each gets only their own kind).
+APP = Allowance(PATIENT_LEVELS | USER_LEVELS, PATIENT_APP_WORDS)
+
+STAFF_ROLES = frozenset(
+    {Role.PRACTITIONER, Role.REGISTRAR, Role.ORG_ADMIN, Role.REVIEWER, Role.REGION_ADMIN}
+)
+
+
+def ceiling(role: Role) -> Scopes:
+    """The user/ scopes a staff role may hold, from its permissions in ``access/roles.py``.
+
+    Clinical permissions reach every type (``user/*``); demographic ones only
+    ``DEMOGRAPHIC_TYPES``, split into those inside a patient's card (Patient, Coverage,
+    ...: ``demographics:write``) and shared reference data (Organization,
+    Practitioner, ...: ``shared:write``).  A reviewer reads what is disputed and
+    decides on correction requests (Task).  A practitioner's wildcard also covers
+    writes to reference data, which the gate refuses (the one place the ceiling is
+    wider than the gate; ``tests/oauth/test_staff.py`` checks every other cell).
+    """
+    cells: set[tuple[str, str, str]] = set()
+
+    def add(types: Iterable[str], letters: str) -> None:
+        cells.update(("user", t, c) for t in types for c in letters)
+
+    card = sorted(t for t in DEMOGRAPHIC_TYPES if in_patient_compartment(t))
+    shared = sorted(t for t in DEMOGRAPHIC_TYPES if not in_patient_compartment(t))
+    if has(role, Permission.RECORD_READ):
+        add(["*"], "rs")
+    if has(role, Permission.RECORD_WRITE):
+        add(["*"], "cud")
+    if has(role, Permission.DEMOGRAPHICS_READ):
+        add(DEMOGRAPHIC_TYPES, "rs")
+    if has(role, Permission.DEMOGRAPHICS_WRITE):
+        add(card, "cud")
+    if has(role, Permission.SHARED_WRITE):
+        add(shared, "cud")
+    if has(role, Permission.CORRECTIONS_REVIEW):
+        add(["*"], "rs")
+        add(["Task"], "cud")
+    return Scopes(_compact(cells))
+
+
+def allowance_for(role: Role | str) -> Allowance | None:
+    """What an account of this role may be granted through an app; None: nothing."""
+    try:
+        value = Role(role)
+    except ValueError:
+        return None
+    if value is Role.PATIENT:
+        return PATIENT_APP
+    if value in STAFF_ROLES:
+        return Allowance(USER_LEVELS, STAFF_WORDS, ceiling(value))
+    return None
 
 
 def parse(text: str | None) -> Scopes:
@@ -71,10 +138,13 @@ def intersect(requested: Scopes, allowed: Scopes) -> Scopes:
 
 def restrict(scopes: Scopes, allowance: Allowance) -> Scopes:
     """Drop what this kind of caller may never hold."""
-    return Scopes(
+    kept = Scopes(
         tuple(s for s in scopes.scopes if s.level in allowance.levels),
         tuple(w for w in scopes.other if w in allowance.words),
     )
+    if allowance.ceiling is None:
+        return kept
+    return intersect(kept, Scopes(allowance.ceiling.scopes, kept.other))
 
 
 def grant(requested: str | None, registered: str, allowance: Allowance) -> Scopes:

@@ -13,8 +13,12 @@ synchronous; callers run these methods in a thread pool.
 
 Flows:
 * authorization code + PKCE (S256 only, required of every client, as SMART 2 asks),
-  for patient apps; the code lives 60 s, is single-use and bound to client,
-  redirect URI and challenge; a replayed code revokes what it produced;
+  for apps; the code lives 60 s, is single-use and bound to client,
+  redirect URI and challenge; a replayed code revokes what it produced.  A patient
+  grants ``patient/`` scopes within their own card; a member of staff (practitioner,
+  registrar, administrators, reviewer), only from a session that passed the second
+  factor, grants ``user/`` scopes within their role's ceiling, and the token carries
+  the role and organisations the access gate decides by (issue 3);
 * refresh tokens (with ``offline_access``), rotated on every use; a reused one revokes
   its grant;
 * client credentials for systems (labs, other portals), with ``system/`` scopes.
@@ -93,7 +97,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Consent:
-    """A valid authorization request, waiting for the patient's decision."""
+    """A valid authorization request, waiting for the signed-in person's decision."""
 
     client: OAuthClient
     owner: ResourceOwner
@@ -220,12 +224,8 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
             raise InvalidRequestError(
                 "aud must be this server's FHIR base URL", redirect_uri=redirect_uri
             )
-        if owner is None or not owner.active or not owner.patient_id:
-            raise AccessDeniedError(
-                "Only a patient account linked to a card can authorize apps",
-                redirect_uri=redirect_uri,
-            )
-        granted = sc.grant(req.payload.scope, client.scope, sc.PATIENT_APP)
+        allowance = _authorizer_allowance(owner, redirect_uri)
+        granted = sc.grant(req.payload.scope, client.scope, allowance)
         if not granted.scopes:
             raise InvalidScopeError(
                 "None of the requested resource scopes can be granted to this app",
@@ -290,7 +290,7 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
     ) -> dict[str, Any]:
         code: store.AuthorizationCode = self.request.authorization_code
         server: MedcardAuthorizationServer = self.server
-        granted = sc.grant(code.scope, self.request.client.scope, sc.PATIENT_APP)
+        granted = sc.grant(code.scope, self.request.client.scope, _holder_allowance(user))
         return server.issue(
             self.request,
             owner=user,
@@ -344,7 +344,7 @@ class RefreshTokenGrant(rfc6749_grants.RefreshTokenGrant):  # type: ignore[misc]
         # The new refresh token keeps the grant's scope (RFC 6749 §6), narrowed only if
         # the client's registration has shrunk since; the access token may be narrower.
         held = sc.intersect(
-            sc.parse(refresh_token.scope), sc.grant(None, client.scope, sc.PATIENT_APP)
+            sc.parse(refresh_token.scope), sc.grant(None, client.scope, _holder_allowance(user))
         )
         wanted = self.request.payload.scope
         access = sc.intersect(sc.parse(wanted), held) if wanted else held
@@ -565,7 +565,8 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         extra: dict[str, Any] = {"jti": jti, **self._role_claims(client, owner)}
         if client.organization_ref:
             extra["organization"] = client.organization_ref
-        if owner and "fhirUser" in scopes.other:
+        if owner and owner.fhir_ref and ("fhirUser" in scopes.other or owner.is_staff):
+            # Staff tokens always name the person (Practitioner/...) the gate acts for.
             extra["fhirUser"] = owner.fhir_ref
         access = self.issuer.mint(
             owner.subject if owner else f"Client/{client.client_id}",
@@ -614,13 +615,21 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def _role_claims(self, client: OAuthClient, owner: ResourceOwner | None) -> dict[str, Any]:
         """The role the access gate applies: scopes only ever narrow what it allows.
 
-        A patient app acts as its patient.  A system client registered for an
+        A patient app acts as its patient.  An app a member of staff authorized acts with
+        their role, and their organisations (a practitioner's from their active
+        PractitionerRoles, read now, so a change of job shows at the next token; others'
+        from their account).  A system client registered for an
         organisation is that organisation's integration (a laboratory or imaging
         centre: role ``lab``, limited to referrals addressed to it); one without an
         organisation is a trusted back-office system (role ``system``).
         """
         if owner is not None:
-            claims = token_claims(self.engine, Role.PATIENT, owner.fhir_ref)
+            if owner.is_staff:
+                claims = token_claims(
+                    self.engine, Role(owner.role), owner.fhir_ref, owner.organization_ref
+                )
+            else:
+                claims = token_claims(self.engine, Role.PATIENT, owner.fhir_ref)
             claims["account"] = owner.account_id
             return claims
         role = Role.LAB if client.organization_ref else Role.SYSTEM
@@ -724,9 +733,13 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             except OAuth2Error as error:
                 return self._authorization_error(request, error)
             if not allow:
-                note.add(audit.DENIED, f"patient denied {request.client.name!r}: {request.scope}")
+                note.add(
+                    audit.DENIED, f"{owner.role} denied {request.client.name!r}: {request.scope}"
+                )
                 denied = AccessDeniedError(
-                    "The patient did not allow access",
+                    "The patient did not allow access"
+                    if not owner.is_staff
+                    else "The user did not allow access",
                     redirect_uri=grant.redirect_uri,
                     state=request.payload.state,
                 )
@@ -735,7 +748,7 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 request, grant_user=owner, grant=grant
             )
             if response.status == 302 and "code=" in (response.location or ""):
-                detail = f"patient allowed {request.client.name!r}: {request.scope}"
+                detail = f"{owner.role} allowed {request.client.name!r}: {request.scope}"
                 lost = sc.narrowed(request.payload.scope, sc.parse(request.scope))
                 if lost:
                     detail += f"; not granted: {' '.join(lost)}"
@@ -752,6 +765,32 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             # Only ever a redirect URI the client registered (Authlib sets it after the check).
             return HttpResponse(*error())
         return Problem(400, str(error.error), str(error.description or ""))
+
+
+def _authorizer_allowance(owner: ResourceOwner | None, redirect_uri: str) -> sc.Allowance:
+    """What the signed-in person may grant an app, or ``access_denied`` saying why not."""
+    why = ""
+    allowance = sc.allowance_for(owner.role) if owner is not None else None
+    if owner is None or not owner.active:
+        why = "The account is not active"
+    elif allowance is None:
+        why = "This account cannot authorize apps"
+    elif not owner.is_staff and not owner.patient_id:
+        why = "Only a patient account linked to a card can authorize apps"
+    elif owner.is_staff and not owner.mfa_ok:
+        # Staff pages need the second factor; so does handing an app a staff token.
+        why = "Staff authorize apps only after signing in with a one-time code"
+    if why or allowance is None:
+        raise AccessDeniedError(why, redirect_uri=redirect_uri)
+    return allowance
+
+
+def _holder_allowance(owner: ResourceOwner) -> sc.Allowance:
+    """What the account a grant belongs to may still hold (its role may have changed)."""
+    allowance = sc.allowance_for(owner.role)
+    if allowance is None:
+        raise InvalidGrantError("The account that authorized this app can no longer hold tokens")
+    return allowance
 
 
 def _claimed_client_id(request: MedcardRequest) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from medcard import clock
+from medcard.access.roles import Role
 from medcard.db.tables import accounts, oauth_codes, oauth_tokens
 
 CODE_LIFETIME_S = 60
@@ -50,13 +51,24 @@ def _family_range(family: str) -> Any:
 
 @dataclass(frozen=True)
 class ResourceOwner:
-    """The signed-in account an app acts for."""
+    """The signed-in account an app acts for.
+
+    ``mfa_ok``: the browser session that authorizes passed the second factor; known only
+    while authorizing (an owner loaded from the database at the token endpoint has no
+    session, and says False).
+    """
 
     account_id: str
     role: str
     fhir_ref: str
     display_name: str = ""
     active: bool = True
+    organization_ref: str = ""
+    mfa_ok: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != Role.PATIENT.value
 
     @property
     def patient_id(self) -> str:
@@ -85,6 +97,7 @@ def load_owner(engine: Engine, account_id: str) -> ResourceOwner | None:
         fhir_ref=row.fhir_ref,
         display_name=row.display_name,
         active=bool(row.active),
+        organization_ref=row.organization_ref,
     )
 
 
