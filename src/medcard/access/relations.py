@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, literal, select, union
 
+from medcard.db.sql import by_resource
 from medcard.db.tables import sp_reference, sp_token
 
 ACTIVE_ENCOUNTER = ("planned", "arrived", "triaged", "in-progress", "onleave")
@@ -29,7 +30,7 @@ def _status_in(resource_type: str, codes: tuple[str, ...]) -> Any:
         .where(
             t.c.resource_type == resource_type,
             t.c.resource_id == sp_reference.c.resource_id,
-            t.c.param == "status",
+            by_resource(t.c.param) == "status",
             t.c.code.in_(codes),
         )
     )

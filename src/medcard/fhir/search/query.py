@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from medcard.access.policy import Restriction, in_patient_compartment
+from medcard.db.sql import by_resource
 from medcard.db.tables import INDEX_TABLES, resources
 from medcard.fhir import spec
 from medcard.fhir.outcomes import bad_request
@@ -142,7 +143,7 @@ def _probe(
             .where(
                 t.c.resource_type == rtype,
                 t.c.resource_id == r.c.id,
-                t.c.param == name,
+                by_resource(t.c.param) == name,
                 *conds,
             )
         )
@@ -164,7 +165,11 @@ def _filter(
         has = exists(
             select(literal(1))
             .select_from(t)
-            .where(t.c.resource_type == rtype, t.c.resource_id == r.c.id, t.c.param == f.name)
+            .where(
+                t.c.resource_type == rtype,
+                t.c.resource_id == r.c.id,
+                by_resource(t.c.param) == f.name,
+            )
         )
         return not_(has) if f.values[-1] == "true" else has
     if f.chain is not None:
