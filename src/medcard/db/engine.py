@@ -52,7 +52,7 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA cache_size=-8192")  # 8 MiB per pooled connection
         cur.close()
 
     @event.listens_for(engine, "begin")
