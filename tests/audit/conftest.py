@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
+from medcard.audit import recorder
 from medcard.audit.recorder import SUCCESS, AuditBuffer
 from medcard.auth import accounts, passwords
 from medcard.auth.sessions import COOKIE_NAME, create_session
@@ -21,6 +22,12 @@ from medcard.db.tables import audit_log
 
 PASSWORD = "длинный пароль для теста 42"
 FHIR = "application/fhir+json"
+
+
+@pytest.fixture(autouse=True)
+def _seal_every_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the chain right after each request: no sealing interval."""
+    monkeypatch.setattr(recorder, "SEAL_MIN_INTERVAL_SECONDS", 0.0)
 
 
 @pytest.fixture(autouse=True)
