@@ -7,35 +7,22 @@ verify, the exported entries from export).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from medcard.cli.store import open_store
+
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 app = typer.Typer(help="Audit log: tamper-evident chain and exports.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    from medcard.config import Settings
-    from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
-
-    settings = Settings()
-    engine = make_engine(settings)
-    try:
-        if settings.is_sqlite:
-            upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
+_engine = open_store
 
 
 @app.command()

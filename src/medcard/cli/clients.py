@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from medcard.cli.store import open_store
+
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 app = typer.Typer(help="OAuth clients: patient apps and system integrations.", no_args_is_help=True)
 console = Console()
 
 
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    from medcard.config import Settings
-    from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
-
-    settings = Settings()
-    engine = make_engine(settings)
-    try:
-        if settings.is_sqlite:
-            upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
+_engine = open_store
 
 
 @app.command("create")

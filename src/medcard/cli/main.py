@@ -149,15 +149,11 @@ def import_(
     ] = False,
 ) -> None:
     """Import FHIR data; resumable: re-running skips what was already imported."""
-    from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
+    from medcard.cli.store import open_store
     from medcard.importer import import_paths
 
-    settings = _settings()
-    engine = make_engine(settings)
-    if settings.is_sqlite:
-        upgrade(engine)
-    summary = import_paths(engine, paths, console=console, restart=restart)
+    with open_store() as engine:
+        summary = import_paths(engine, paths, console=console, restart=restart)
     table = Table(title="Import summary")
     for col in ("files", "created", "updated", "failed", "skipped (done before)"):
         table.add_column(col, justify="right")
@@ -175,15 +171,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same population)")] = 1,
 ) -> None:
     """Load a realistic synthetic population: two regions, polyclinics, years of care."""
-    from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
+    from medcard.cli.store import open_store
     from medcard.demo.loader import load_demo
 
-    settings = _settings()
-    engine = make_engine(settings)
-    if settings.is_sqlite:
-        upgrade(engine)
-    load_demo(engine, patients, seed=seed, console=console)
+    with open_store() as engine:
+        load_demo(engine, patients, seed=seed, console=console)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medcard.cli.store import open_store
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -30,20 +32,7 @@ def console() -> Console:
     return Console()
 
 
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    from medcard.config import Settings
-    from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
-
-    settings = Settings()
-    engine = make_engine(settings)
-    if settings.is_sqlite:
-        upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+_engine = open_store
 
 
 @contextmanager
