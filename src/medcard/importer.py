@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 
 from medcard.access.context import AccessContext
 from medcard.clock import now_micros
+from medcard.db.engine import optimize
 from medcard.db.tables import import_progress
 from medcard.fhir.local import call
 
@@ -125,6 +126,7 @@ def import_paths(
                 continue
             _import_file(engine, ctx, path, source, done, summary)
             progress.advance(task)
+    optimize(engine)
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +54,6 @@ def serve(
     demo_patients: Annotated[int, typer.Option(help="Patients for --demo")] = 100,
 ) -> None:
     """Run the web server (FHIR API at /fhir). An embedded SQLite store is migrated automatically."""
-    import uvicorn
 
     from medcard.db.engine import make_engine
     from medcard.db.migrate import upgrade
@@ -80,7 +80,12 @@ def serve(
     os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
     if demo:
         os.environ.setdefault("MEDCARD_DEMO_MODE", "1")  # e.g. reset links shown on the page
-    uvicorn.run("medcard.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    # Replace this process with uvicorn: the server need not carry the CLI, Alembic and
+    # the demo generator for its whole life (about 70 MiB).
+    command = [sys.executable, "-m", "uvicorn", "medcard.web.asgi:app", "--host", host,
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning"]  # fmt: skip
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
 
 
 @app.command()

@@ -26,7 +26,11 @@ def make_engine(settings: Settings) -> Engine:
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
-        connect_args={"connect_timeout": 5},
+        # No server-side prepared statements: their generic plans ignore the bound
+        # patient id and code, and start a patient-scoped search from every row with
+        # that code in the store (measured: 9.6 ms prepared vs 1.3 ms at 1,000
+        # patients, 131 ms at 3,000).  Planning each search costs well under that.
+        connect_args={"connect_timeout": 5, "prepare_threshold": None},
     )
 
 
@@ -63,6 +67,19 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def optimize(engine: Engine) -> None:
+    """Refresh SQLite's planner statistics (a sampled ``ANALYZE``) after bulk loads.
+
+    Without statistics SQLite guesses which index is more selective; after a demo or
+    import load it should know.  PostgreSQL's autovacuum analyses by itself.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
 
 
 def is_postgres(engine: Engine) -> bool:

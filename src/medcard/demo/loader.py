@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine, func, select
 
 from medcard.access.context import AccessContext
+from medcard.db.engine import optimize
 from medcard.db.tables import resources
 from medcard.fhir.local import call
 
@@ -47,6 +48,7 @@ def load_demo(
             written += len(bundle.get("entry", []))
             progress.advance(task)
     console.print(f"Demo data: {patients} patients, {written} resources.")
+    optimize(engine)
     if accounts:  # a sign-in account for every role, linked to the data just loaded
         from medcard.demo.accounts import create_demo_accounts, print_demo_accounts
 

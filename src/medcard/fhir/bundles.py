@@ -16,11 +16,13 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import false, select
 
+from medcard.audit.recorder import FAILED
 from medcard.db.tables import resources
 from medcard.fhir import spec
-from medcard.fhir.outcomes import FhirError, bad_request, not_found
+from medcard.fhir.outcomes import FhirError, Issue, bad_request, not_found
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored, WriteResult, new_id
+from medcard.fhir.validation import validate
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 10_000
@@ -138,11 +140,23 @@ def run_transaction(
     entries = parse_entries(bundle)
     results: dict[int, dict[str, Any]] = {}
     try:
+        # Validation is the costliest step and needs no database: do it before the
+        # unit of work, so that on SQLite the write lock is held only for the writes.
+        checked: dict[int, list[Issue]] = {}
+        for e in entries:
+            if e.resource is not None and e.method in ("POST", "PUT"):
+                try:
+                    checked[e.index] = validate(e.resource)
+                except FhirError as exc:
+                    repo.audit.add("transaction", outcome=FAILED, detail=str(exc)[:500])
+                    raise _tag(exc, e.index) from None
         with repo.unit_of_work():
             ids = _assign_ids(repo, entries)
             _rewrite(repo, entries, ids)
             for entry in sorted(entries, key=lambda e: ORDER[e.method]):
-                results[entry.index] = _apply(repo, entry, ids, get, representation)
+                results[entry.index] = _apply(
+                    repo, entry, ids, get, representation, checked.get(entry.index)
+                )
     except FhirError as exc:
         index = getattr(exc, "entry_index", None)
         if index is not None and not exc.diagnostics.startswith("Bundle.entry"):
@@ -290,6 +304,7 @@ def _apply(
     ids: dict[str, tuple[str, str, bool]],
     get: GetHandler,
     representation: bool,
+    validated: list[Issue] | None = None,
 ) -> dict[str, Any]:
     try:
         rtype, rid, query = _split_url(e.url, e.method)
@@ -299,7 +314,7 @@ def _apply(
             _, assigned, exists = ids[key]
             if exists:
                 return _response(repo.read(rtype, assigned), "200 OK", representation)
-            result = repo.create({**e.resource, "id": assigned}, rid=assigned)
+            result = repo.create({**e.resource, "id": assigned}, rid=assigned, validated=validated)
             return _response(result.stored, _outcome_status(result), representation)
         if e.method == "PUT":
             assert e.resource is not None
@@ -309,7 +324,13 @@ def _apply(
                 raise bad_request(
                     f"The body's id '{e.resource['id']}' differs from the resource '{e.url}' names"
                 )
-            result = repo.update(rtype, target, {**e.resource, "id": target}, if_match=e.if_match)
+            result = repo.update(
+                rtype,
+                target,
+                {**e.resource, "id": target},
+                if_match=e.if_match,
+                validated=validated,
+            )
             return _response(result.stored, _outcome_status(result), representation)
         if e.method == "DELETE":
             if query:

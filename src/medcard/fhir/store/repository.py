@@ -583,11 +583,18 @@ class Repository:
     # -- writes -------------------------------------------------------------------
 
     def create(
-        self, resource: dict[str, Any], *, if_none_exist: str | None = None, rid: str | None = None
+        self,
+        resource: dict[str, Any],
+        *,
+        if_none_exist: str | None = None,
+        rid: str | None = None,
+        validated: list[Issue] | None = None,
     ) -> WriteResult:
+        """``validated``: the warnings of a validation the caller already ran (transaction
+        Bundles validate before taking the write lock)."""
         rtype = check_resource_type(resource)
         self._restriction(rtype, "c")
-        warnings = validate(resource)
+        warnings = validate(resource) if validated is None else validated
         if if_none_exist:
             existing = self.conditional_match(rtype, if_none_exist, "If-None-Exist")
             if len(existing) == 1:
@@ -632,7 +639,13 @@ class Repository:
         return self.search(req).matches
 
     def update(
-        self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: str | None = None
+        self,
+        rtype: str,
+        rid: str,
+        resource: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        validated: list[Issue] | None = None,
     ) -> WriteResult:
         check_resource_type(resource, rtype)
         if not ID.fullmatch(rid):
@@ -646,7 +659,7 @@ class Repository:
             raise bad_request(
                 f"The id in the body ('{body_id}') differs from the URL ('{rid}')", f"{rtype}.id"
             )
-        warnings = validate(resource)
+        warnings = validate(resource) if validated is None else validated
         conn = self._writer()
         self._flush()
         current = self._for_write(conn, rtype, rid)

@@ -1,0 +1,1 @@
+"""medcard benchmarks: one command, figures on SQLite and PostgreSQL (see README.md)."""

@@ -1,0 +1,5 @@
+"""``python -m bench run --patients N``: see README.md."""
+
+from bench.cli import main
+
+raise SystemExit(main())
