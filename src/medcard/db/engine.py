@@ -24,7 +24,10 @@ def make_engine(settings: Settings) -> Engine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request): a connection the
+        # server dropped fails its request with 503 and the pool discards it and
+        # every older one (SQLAlchemy's disconnect handling), so service resumes at once.
+        pool_pre_ping=False,
         pool_timeout=5,
         # No server-side prepared statements: their generic plans ignore the bound
         # patient id and code, and start a patient-scoped search from every row with

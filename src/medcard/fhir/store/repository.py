@@ -159,6 +159,13 @@ class Repository:
             yield self._conn
             return
         with self.engine.connect() as conn:
+            if self._pg:
+                # PostgreSQL's READ COMMITTED gives every statement its own snapshot
+                # inside a transaction too, so BEGIN/COMMIT around reads buys nothing but
+                # two round trips per request.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+                return
             conn.execution_options(readonly=True)
             with conn.begin():
                 yield conn
