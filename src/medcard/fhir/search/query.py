@@ -87,8 +87,28 @@ def where_clauses(
         clauses.append(r.c.patient_id.in_(patients))
     correlated = restriction.patients is not None or bool(patients)
     for f in req.filters:
+        if patients and f.modifier is None and f.chain is None and f.type in PATIENT_INDEXED:
+            # Pinned to a patient: the per-patient index yields exactly this card's rows
+            # with the value, instead of probing every resource of the card.
+            t = INDEX_TABLES[f.type]
+            conds = [_value_cond(f.type, None, v, t, f.param, base_url) for v in f.values]
+            clauses.append(
+                r.c.id.in_(
+                    select(t.c.resource_id).where(
+                        t.c.patient_id.in_(patients),
+                        t.c.resource_type == rtype,
+                        t.c.param == f.name,
+                        or_(*conds),
+                    )
+                )
+            )
+            continue
         clauses.append(_filter(f, rtype, correlated, base_url, chained))
     return clauses
+
+
+# Index tables with a (patient_id, resource_type, param, ...) index.
+PATIENT_INDEXED = frozenset({"token", "reference", "date"})
 
 
 def _bound_patients(req: SearchRequest) -> list[str]:
