@@ -76,7 +76,8 @@ sp_token = _index_table(
     Column("system", String(255), nullable=True),
     Column("code", String(255), nullable=True),
     indexes=[
-        Index("ix_sp_token_value", "resource_type", "param", "code", "system"),
+        # resource_id last: counts and IN-subqueries are answered from the index alone.
+        Index("ix_sp_token_value", "resource_type", "param", "code", "system", "resource_id"),
         Index("ix_sp_token_patient", "patient_id", "resource_type", "param", "code"),
     ],
 )
