@@ -207,27 +207,73 @@ def create_account(
         if role is Role.PATIENT:
             raise AccountError("bad_reference", "patients do not belong to an organisation")
         organization_ref = _check_ref(organization_ref, ("Organization",))
-    now = clock.now_micros()
-    account_id = str(uuid.uuid4())
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(accounts).values(
-                    id=account_id,
-                    login=login,
-                    password_hash=hash_password(password),
-                    role=role.value,
-                    display_name=display_name.strip(),
-                    fhir_ref=fhir_ref,
-                    organization_ref=organization_ref,
-                    region=region.strip(),
-                    lang=lang,
-                    created=now,
-                    password_changed=now,
-                )
-            )
+        return _insert(
+            engine,
+            login=login,
+            password_hash=hash_password(password),
+            role=role,
+            display_name=display_name.strip(),
+            fhir_ref=fhir_ref,
+            organization_ref=organization_ref,
+            region=region.strip(),
+            lang=lang,
+        )
     except IntegrityError as exc:
         raise AccountError("login_taken", f"an account with login {login} exists") from exc
+
+
+# An account that signs in only through an external identity provider (national SSO):
+# its login names the provider and subject, and its password hash can never verify.
+UNUSABLE_PASSWORD_HASH = "!sso"  # noqa: S105 - not a hash: verify_password() is always False
+
+
+def create_external_account(
+    engine: Engine, login: str, role: Role, *, display_name: str, fhir_ref: str, region: str
+) -> Account:
+    """Create the account of an external identity, or return the one a racing request
+    created first (the login is unique)."""
+    try:
+        return _insert(
+            engine,
+            login=login,
+            password_hash=UNUSABLE_PASSWORD_HASH,
+            role=role,
+            display_name=display_name,
+            fhir_ref=fhir_ref,
+            region=region,
+        )
+    except IntegrityError:
+        found = get_by_external_login(engine, login)
+        if found is None:
+            raise
+        return found
+
+
+def get_by_external_login(engine: Engine, login: str) -> Account | None:
+    """Look an external identity's account up by its login as stored (not normalised)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(accounts).where(accounts.c.login == login)).first()
+    return _account(row) if row else None
+
+
+def _insert(
+    engine: Engine, *, login: str, password_hash: str, role: Role, **values: str
+) -> Account:
+    now = clock.now_micros()
+    account_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(
+            insert(accounts).values(
+                id=account_id,
+                login=login,
+                password_hash=password_hash,
+                role=role.value,
+                created=now,
+                password_changed=now,
+                **values,
+            )
+        )
     found = get(engine, account_id)
     assert found is not None
     return found

@@ -29,7 +29,6 @@ import hmac
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -43,17 +42,14 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
-from medcard import clock
 from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
 from medcard.audit.recorder import AuditBuffer
 from medcard.auth import accounts
 from medcard.auth.accounts import Account, Role
 from medcard.config import SsoProvider
-from medcard.db.tables import accounts as accounts_table
 from medcard.fhir import local
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, format_snils, validate_snils
 
@@ -594,55 +590,21 @@ def patient_account(engine: Engine, identity: Identity, patient_id: str) -> Acco
     so it can only be entered through the provider.
     """
     ref = f"Patient/{patient_id}"
-    account = _find_by_login(engine, identity.login)
+    account = accounts.get_by_external_login(engine, identity.login)
     if account is None:
-        account = _create_sso_account(engine, identity, ref)
+        account = accounts.create_external_account(
+            engine,
+            identity.login,
+            Role.PATIENT,
+            display_name=identity.display_name,
+            fhir_ref=ref,
+            region=identity.region,
+        )
     if not account.active or account.role is not Role.PATIENT:
         raise SsoError(Failure.ACCOUNT_INACTIVE, f"account {account.id}", sub=identity.sub)
     if account.fhir_ref != ref:
         account = accounts.link(engine, account.id, ref)
     return account
-
-
-# accounts.create_account normalises logins to an e-mail or phone number and requires a
-# password, neither of which an SSO account has.  Until the accounts service offers
-# external accounts, these two functions read and write the row as it does; they are
-# meant to move there.
-UNUSABLE_PASSWORD_HASH = "!sso"  # noqa: S105 - not an argon2 hash: verify_password() is always False
-
-
-def _find_by_login(engine: Engine, login: str) -> Account | None:
-    with engine.connect() as conn:
-        account_id = conn.execute(
-            select(accounts_table.c.id).where(accounts_table.c.login == login)
-        ).scalar_one_or_none()
-    return accounts.get(engine, account_id) if account_id else None
-
-
-def _create_sso_account(engine: Engine, identity: Identity, ref: str) -> Account:
-    now = clock.now_micros()
-    account_id = str(uuid.uuid4())
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(accounts_table).values(
-                    id=account_id,
-                    login=identity.login,
-                    password_hash=UNUSABLE_PASSWORD_HASH,
-                    role=Role.PATIENT.value,
-                    display_name=identity.display_name,
-                    fhir_ref=ref,
-                    region=identity.region,
-                    created=now,
-                    password_changed=now,
-                )
-            )
-    except IntegrityError:
-        pass  # the same person's other tab won the race: use that account
-    found = _find_by_login(engine, identity.login)
-    if found is None:
-        raise RuntimeError(f"could not create the account {identity.login}")
-    return found
 
 
 # -- audit ----------------------------------------------------------------------------
