@@ -34,19 +34,6 @@ from medcard.access.roles import (
 from medcard.fhir import spec
 from medcard.fhir.outcomes import forbidden
 
-INTERACTION_PERMISSION = {
-    "read": "r",
-    "vread": "r",
-    "history-instance": "r",
-    "search": "s",
-    "history-type": "s",
-    "history-system": "s",
-    "create": "c",
-    "update": "u",
-    "patch": "u",
-    "delete": "d",
-    "operation": "r",
-}
 VERBS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 # Marks what a patient entered themselves (family history, diary) so that it is
 # labelled as such and so that a patient can only ever change their own entries.
@@ -210,10 +197,6 @@ def may_change(ctx: AccessContext, current: dict[str, Any]) -> bool:
     if ctx.role == Role.PATIENT:
         return entered_by_patient(current)
     return True
-
-
-def lab_may_deliver(ctx: AccessContext) -> bool:
-    return ctx.role == Role.LAB
 
 
 def lab_referrals(resource: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ from sqlalchemy import false, select
 from medcard.audit.recorder import FAILED
 from medcard.db.tables import resources
 from medcard.fhir import spec
-from medcard.fhir.outcomes import FhirError, Issue, bad_request, not_found
+from medcard.fhir.outcomes import FhirError, Issue, bad_request
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored, WriteResult, new_id
 from medcard.fhir.validation import validate
@@ -379,7 +379,3 @@ def run_batch(
                 }
             )
     return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
-
-
-def not_found_entry(url: str) -> FhirError:
-    return not_found(f"'{url}' is not known")

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from medcard.access.context import AccessContext
 from medcard.access.policy import (
+    VERBS,
     Restriction,
     in_patient_compartment,
     lab_referrals,
@@ -199,7 +200,7 @@ class Repository:
         try:
             return restriction(self.ctx, resource_type, permission)
         except FhirError:
-            self.audit.add(_verb(permission), resource_type, outcome=DENIED, detail="scope")
+            self.audit.add(VERBS[permission], resource_type, outcome=DENIED, detail="scope")
             raise
 
     def _may_read_type(self, rtype: str) -> bool:
@@ -888,10 +889,6 @@ def _copy_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None
 def check_type(rtype: str) -> None:
     if rtype not in spec.resource_types():
         raise FhirError(404, "not-supported", f"Unknown resource type '{rtype}'")
-
-
-def _verb(permission: str) -> str:
-    return {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}[permission]
 
 
 def _version_from_etag(etag: str) -> int:
