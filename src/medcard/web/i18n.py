@@ -1,7 +1,8 @@
 """Page texts in Russian (the default) and English.
 
-A small catalogue is enough for the sign-in pages; when the portal grows, these keys
-move into Babel catalogues unchanged.  The language comes from ``?lang=`` (which
+The sign-in texts live here; each area (portal, workspace, ...) keeps its own in
+``medcard.web.texts.<area>``, merged below.  The keys move into Babel catalogues unchanged
+when translators need .po files.  The language comes from ``?lang=`` (which
 also sets a cookie), then the cookie, then Russian.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from medcard.web import texts
+
 LANGS: Final = ("ru", "en")
 DEFAULT_LANG: Final = "ru"
 COOKIE: Final = "medcard_lang"
 
-CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
+_CORE: Final[Mapping[str, Mapping[str, str]]] = {
     "ru": {
         "site_name": "Медицинская карта",
         "other_lang": "English",
@@ -213,6 +216,22 @@ CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = {
         "to_start": "Home",
     },
 }
+
+
+def _merge() -> dict[str, dict[str, str]]:
+    """The core texts plus each area's own module (``medcard.web.texts``), so that areas
+    add their texts without editing one shared file; a key defined twice is a bug."""
+    merged = {lang: dict(_CORE[lang]) for lang in LANGS}
+    for area in texts.AREAS:
+        for lang, extra in (("ru", area.RU), ("en", area.EN)):
+            clash = merged[lang].keys() & extra.keys()
+            if clash:
+                raise RuntimeError(f"{area.__name__}: text keys defined twice: {sorted(clash)}")
+            merged[lang].update(extra)
+    return merged
+
+
+CATALOGUE: Final[Mapping[str, Mapping[str, str]]] = _merge()
 
 Translate = Callable[[str], str]
 

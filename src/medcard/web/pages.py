@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from medcard.web import me, signin
+from medcard.web import extracts, me, onboarding, portal, signin, workspace
 from medcard.web.render import HERE
 
 
 def install(app: FastAPI) -> None:
-    """Sign-in and account pages, plus the stylesheet they share under /static."""
+    """Sign-in and account pages, the portal, the workspace, plus the shared stylesheet."""
     app.include_router(signin.router)
     app.include_router(me.router)
+    app.include_router(onboarding.router)
+    app.include_router(portal.router)
+    app.include_router(extracts.router)
+    app.include_router(workspace.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

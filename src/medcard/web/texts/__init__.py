@@ -1,0 +1,14 @@
+"""Page texts per area, in Russian and English; ``medcard.web.i18n`` merges them."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from medcard.web.texts import extracts, onboarding, portal, workspace
+
+AREAS: tuple[ModuleType, ...] = (
+    extracts,
+    onboarding,
+    portal,
+    workspace,
+)

@@ -1,0 +1,7 @@
+"""Texts for the clinician and registrar workspace."""
+
+from __future__ import annotations
+
+RU: dict[str, str] = {}
+
+EN: dict[str, str] = {}
