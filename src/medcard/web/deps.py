@@ -13,6 +13,8 @@ redirect or an error page, so handlers stay straight-line.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
@@ -21,6 +23,10 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from medcard import clock
+from medcard.access.context import AccessContext
+from medcard.access.roles import Role
+from medcard.access.smart import Scopes
+from medcard.access.subjects import active_emergency_patients, token_claims
 from medcard.audit.recorder import SUCCESS
 from medcard.auth import accounts, csrf
 from medcard.auth.accounts import Account
@@ -32,6 +38,7 @@ from medcard.auth.sessions import (
     load_session,
 )
 from medcard.config import Settings
+from medcard.fhir.store.repository import Repository
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -206,3 +213,45 @@ def login_url(next_path: str = "", **flags: str) -> str:
     if safe_next(next_path):
         params.append("next=" + quote(next_path, safe=""))
     return "/login" + ("?" + "&".join(params) if params else "")
+
+
+# -- reading and writing the record from pages -------------------------------------------
+
+
+def page_context(request: Request, account: Account, purpose: str = "") -> AccessContext:
+    """The signed-in person's access context, built exactly as a bearer token of theirs
+    would be (role, organisations, dependants, emergency accesses), so pages pass the
+    same gate and audit as the FHIR API.  Scopes are the role's ceiling: the role's
+    permissions, not the scope, decide what a page may read or write."""
+    engine = engine_of(request)
+    claims = token_claims(engine, account.role, account.fhir_ref, account.organization_ref)
+    patients = set(claims.get("patients") or [])
+    if account.role == Role.PATIENT and account.fhir_ref.startswith("Patient/"):
+        patients.add(account.fhir_ref.split("/", 1)[1])
+    actor = account.fhir_ref or account.actor
+    scope = "patient/*.cruds" if account.role == Role.PATIENT else "user/*.cruds"
+    return AccessContext(
+        actor=actor,
+        scopes=Scopes.parse(scope),
+        client_id="web",
+        patient_ids=frozenset(patients),
+        purpose=purpose,
+        role=account.role,
+        organizations=frozenset(claims.get("orgs") or []),
+        account_id=account.id,
+        emergency_patients=(
+            active_emergency_patients(engine, actor)
+            if account.role == Role.PRACTITIONER
+            else frozenset()
+        ),
+    )
+
+
+@contextmanager
+def page_repository(request: Request, account: Account, purpose: str = "") -> Iterator[Repository]:
+    """A repository bound to the signed-in person; its audit entries are written on exit."""
+    repo = Repository(engine_of(request), page_context(request, account, purpose))
+    try:
+        yield repo
+    finally:
+        repo.close()
