@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
@@ -87,6 +88,12 @@ class Settings(BaseSettings):
     # Web pages (browser apps) allowed to call /fhir and the token endpoint, as JSON, e.g.
     # MEDCARD_CORS_ORIGINS='["https://diary.example"]'.  Empty: no CORS headers at all.
     cors_origins: list[str] = []
+    # Background jobs (medcard.jobs): "embedded" consumes in the web process (SQLite queue
+    # file in data_dir, or Redis when redis_url is set); "external" leaves consuming to
+    # `medcard worker`; "immediate" runs jobs inline (tests).
+    jobs_mode: Literal["embedded", "external", "immediate"] = "embedded"
+    jobs_workers: int = 2
+    redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0 in production
 
     @field_validator("sso_providers")
     @classmethod

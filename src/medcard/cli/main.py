@@ -89,6 +89,27 @@ def serve(
 
 
 @app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="Worker threads")] = 2,
+) -> None:
+    """Run background jobs (document requests, extracts) from the Redis queue.
+
+    Embedded installs need no worker: the web server consumes its own SQLite queue.
+    """
+    from medcard import jobs
+    from medcard.db.engine import make_engine
+
+    settings = _settings()
+    jobs.configure(settings, make_engine(settings))
+    import medcard.jobs.registry  # noqa: F401 - registers every job with the queue
+
+    console.print(
+        f"medcard worker: {workers} threads, queue {'Redis' if settings.redis_url else 'SQLite'}"
+    )
+    jobs.run_worker(workers)
+
+
+@app.command()
 def token(
     scope: Annotated[
         str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')

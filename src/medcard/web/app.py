@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from medcard import jobs
 from medcard.access.context import AccessContext
 from medcard.access.roles import Role
 from medcard.access.smart import Scopes
@@ -120,8 +121,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        app.state.services.engine.dispose()
+        jobs.start_embedded_consumer(settings)
+        try:
+            yield
+        finally:
+            jobs.stop_embedded_consumer()
+            app.state.services.engine.dispose()
 
     app = FastAPI(
         title="medcard",
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     eng = engine or make_engine(settings)
+    jobs.configure(settings, eng)
     services = Services(
         settings=settings,
         engine=eng,
