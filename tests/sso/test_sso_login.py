@@ -59,7 +59,7 @@ def _result_page(
     return browser.get(app + location + (f"?{urlencode(params)}" if params else ""))
 
 
-def test_matched_person_lands_on_me_signed_in_as_their_patient(
+def test_matched_person_is_signed_in_as_their_patient_and_asked_for_consent(
     browser: httpx.Client, sso_server: str, oidc_issuer: str, engine: Engine
 ) -> None:
     patient_id = create_patient(engine, MATCHED_SNILS)
@@ -67,7 +67,7 @@ def test_matched_person_lands_on_me_signed_in_as_their_patient(
     resp = sign_in(browser, sso_server, "ivanova")
 
     assert resp.status_code == 303
-    assert resp.headers["location"] == "/me"
+    assert resp.headers["location"] == "/access/consent"  # no consent yet: asked first
     me = browser.get(sso_server + "/me")
     assert me.status_code == 200, me.text
     assert f"Patient/{patient_id}" in me.text
@@ -91,10 +91,10 @@ def test_second_sign_in_reuses_the_account_and_ends_the_old_session(
     browser: httpx.Client, sso_server: str, engine: Engine
 ) -> None:
     create_patient(engine, MATCHED_SNILS)
-    assert sign_in(browser, sso_server, "ivanova").headers["location"] == "/me"
+    assert sign_in(browser, sso_server, "ivanova").headers["location"] == "/access/consent"
     first = browser.cookies.get("medcard_session")
 
-    assert sign_in(browser, sso_server, "ivanova").headers["location"] == "/me"
+    assert sign_in(browser, sso_server, "ivanova").headers["location"] == "/access/consent"
 
     assert len(_rows(engine, accounts_table)) == 1
     assert len(_rows(engine, sessions)) == 1
@@ -147,7 +147,7 @@ def test_duplicate_cards_get_the_merge_page_until_the_registry_merges_them(
     assert local.call(engine, system, "PUT", f"Patient/{twin}", twin_body).status == 200
 
     resp = sign_in(browser, sso_server, "sidorov")
-    assert resp.headers["location"] == "/me"
+    assert resp.headers["location"] == "/access/consent"
     (row,) = _rows(engine, accounts_table)
     assert row.fhir_ref == f"Patient/{keep}"
 
@@ -191,7 +191,7 @@ def test_replayed_callback_is_refused(
     create_patient(engine, MATCHED_SNILS)
     started = start_login(browser, sso_server)
     callback = at_provider(browser, started.authorize_url, sso_server, "ivanova")
-    assert browser.get(callback).headers["location"] == "/me"
+    assert browser.get(callback).headers["location"] == "/access/consent"
     assert len(_rows(engine, sessions)) == 1
 
     # Replayed as is: the state cookie was cleared by the first use.
@@ -238,7 +238,7 @@ def test_public_client_and_snils_from_userinfo(
     assert parse_qs(urlsplit(started.authorize_url).query)["client_id"] == [PUBLIC_CLIENT_ID]
     resp = browser.get(at_provider(browser, started.authorize_url, sso_server, "kuznetsova"))
 
-    assert resp.headers["location"] == "/me"
+    assert resp.headers["location"] == "/access/consent"
     (row,) = _rows(engine, accounts_table)
     assert (row.login, row.fhir_ref) == ("sso:50:kuznetsova", f"Patient/{patient_id}")
 

@@ -48,6 +48,15 @@ class Runtime:
     engine: Engine
 
 
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """huey's consumer without signal handlers.  ``Consumer.start()`` installs them
+    unconditionally, which fails outside the main thread (a server in a thread) and in the
+    main thread would take SIGTERM/SIGINT away from uvicorn, which owns them."""
+
+    def _set_signal_handlers(self) -> None:
+        return
+
+
 class _State:
     runtime: Runtime | None = None
     consumer: Consumer | None = None
@@ -93,7 +102,8 @@ def start_embedded_consumer(settings: Settings) -> Consumer | None:
     with _state.lock:
         _state.consumer_users += 1
         if _state.consumer is None:
-            _state.consumer = queue.create_consumer(
+            _state.consumer = _EmbeddedConsumer(
+                queue,
                 workers=settings.jobs_workers,
                 worker_type="thread",
                 periodic=True,
@@ -101,7 +111,7 @@ def start_embedded_consumer(settings: Settings) -> Consumer | None:
                 max_delay=1.0,
                 check_worker_health=False,
             )
-            _state.consumer.start()  # no signal handlers: the web server owns those
+            _state.consumer.start()
         return _state.consumer
 
 

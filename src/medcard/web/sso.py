@@ -43,6 +43,7 @@ from medcard.auth.sso import (
     record,
     state_matches,
 )
+from medcard.onboarding import card_gate
 from medcard.web.deps import (
     client_ip,
     engine_of,
@@ -237,7 +238,9 @@ def _sign_in(
         actor=account.actor,
         patient_id=patient_ids[0],
     )
-    response = redirect("/me")
+    # An SSO patient who has not consented to the processing of personal data yet goes
+    # to the consent page first (medcard.onboarding.card_gate).
+    response = redirect(card_gate(engine, account) or "/me")
     set_session_cookie(response, cookie, settings_of(request), https=is_https(request))
     _clear_cookie(request, response, LOGIN_COOKIE)
     _clear_cookie(request, response, OUTCOME_COOKIE)
