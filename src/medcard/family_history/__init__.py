@@ -1,0 +1,1 @@
+"""Family history entered by the patient, confirmed by clinicians (issue 6)."""

@@ -1,0 +1,1 @@
+"""The well-being diary: patient-reported vital signs, targets, flags, charts, imports."""

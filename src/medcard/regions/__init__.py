@@ -1,0 +1,1 @@
+"""Regions as configuration: features, time zone, SSO, deadlines, organisations (issue 6)."""
