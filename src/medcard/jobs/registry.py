@@ -7,7 +7,7 @@ declares a ``@jobs.job``.
 
 from __future__ import annotations
 
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("medcard.onboarding.documents", "medcard.extracts.jobs")
 
 
 def load_all() -> None:

@@ -17,6 +17,14 @@ def patient_of(resource: dict[str, Any]) -> str:
     rtype = resource["resourceType"]
     if rtype == "Patient":
         return str(resource["id"])
+    if rtype == "Binary":
+        # R4 Binary.securityContext is the proxy for access decisions: a Binary whose
+        # context is a Patient (an extract PDF) is filed in that patient's card, so the
+        # gate keeps it from every other patient instead of treating it as shared data.
+        ref = (resource.get("securityContext") or {}).get("reference")
+        if isinstance(ref, str) and ref.startswith("Patient/") and ref.count("/") == 1:
+            return ref.split("/", 1)[1]
+        return ""
     for param_name in spec.patient_compartment().get(rtype, ()):
         param = lookup(rtype, param_name)
         if param is None:
