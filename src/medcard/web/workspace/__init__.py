@@ -1,9 +1,10 @@
-"""The workspace pages; ``router`` is what ``medcard.web.pages`` installs."""
+"""The workspace pages; ``router`` is what ``medcard.web.pages`` installs.
+
+Pages live in :mod:`medcard.web.workspace.routes`; entry form layouts in ``fields``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from medcard.web.workspace.routes import router
 
-from medcard.web.render import PageRoute
-
-router = APIRouter(route_class=PageRoute, include_in_schema=False)
+__all__ = ["router"]
