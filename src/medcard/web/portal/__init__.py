@@ -1,9 +1,10 @@
-"""The portal pages; ``router`` is what ``medcard.web.pages`` installs."""
+"""The portal pages; ``router`` is what ``medcard.web.pages`` installs.
+
+The medical card (``/card/...``) lives in :mod:`medcard.web.portal.routes`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from medcard.web.portal.routes import router
 
-from medcard.web.render import PageRoute
-
-router = APIRouter(route_class=PageRoute, include_in_schema=False)
+__all__ = ["router"]
