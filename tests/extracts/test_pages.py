@@ -158,3 +158,28 @@ def test_public_verification_page_by_code_and_by_file(
     no_csrf = public.post("/verify", files={"file": ("x.pdf", pdf, "application/pdf")})
     assert no_csrf.status_code == 403
     public.close()
+
+
+def test_region_without_extracts_refuses_them_and_keeps_those_made(
+    engine: Engine, demo: None, inline_jobs: Settings, signed_in: Callable[[str], TestClient]
+) -> None:
+    from medcard.regions.features import ALL_FEATURES, Feature
+    from medcard.regions.gate import patient_region
+    from tests.regions.world import set_features
+
+    c = signed_in("patient")
+    pid = patient_of(engine, "patient")
+    xid = _make(c, pid, sections=["labs"], start="", end="")
+    token = _csrf(c.get(f"/card/{pid}/extracts").text)
+    region = patient_region(engine, pid)
+    assert region.config is not None
+    set_features(engine, region.config.code, ALL_FEATURES - {Feature.EXTRACTS})
+    before = _docs(engine)
+
+    off = c.get(f"/card/{pid}/extracts")
+    assert off.status_code == 403
+    assert region.config.name in off.text
+    tried = c.post(f"/card/{pid}/extracts", data={"csrf_token": token, "sections": ["labs"]})
+    assert tried.status_code == 403
+    assert _docs(engine) == before
+    assert c.get(f"/card/{pid}/extracts/{xid}.pdf").status_code == 200  # not taken away

@@ -332,3 +332,26 @@ def test_response_not_naming_our_provider_is_refused(
     assert page.status_code == 502
     assert 'data-sso-result="provider_error"' in page.text
     assert _rows(engine, sessions) == []
+
+
+def test_region_with_sso_turned_off_refuses_to_start_a_login(
+    browser: httpx.Client, sso_server: str, engine: Engine
+) -> None:
+    from medcard.regions.config import RegionSettings, make_config, save_region
+    from medcard.regions.features import ALL_FEATURES, Feature
+    from tests.sso.conftest import PUBLIC_REGION
+
+    save_region(
+        engine,
+        make_config(
+            PUBLIC_REGION,
+            "Московская область",
+            "Europe/Moscow",
+            RegionSettings(features=ALL_FEATURES - {Feature.SSO}),
+        ),
+        "system:test",
+    )
+    resp = browser.get(f"{sso_server}/auth/sso/{PUBLIC_REGION}/login")
+    assert resp.status_code == 403
+    assert "Московская область" in resp.text
+    assert "location" not in resp.headers  # never sent to the provider

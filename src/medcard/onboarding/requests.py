@@ -58,6 +58,8 @@ from medcard.onboarding.verification import (
     Verification,
     record_passports,
 )
+from medcard.regions.features import Feature
+from medcard.regions.gate import patient_region
 
 CODE = "access-request"
 INPUT_SYSTEM = "https://medcard.example/fhir/CodeSystem/identity-field"
@@ -180,6 +182,9 @@ def file_request(
         raise RequestError("ob_req_already_linked")
     if not verification.may_file or not verification.patient_id:
         raise RequestError("ob_req_not_verified")
+    if not patient_region(engine, verification.patient_id).enabled(Feature.REGISTRATION):
+        # The region offers only the national sign-on route to the card.
+        raise RequestError("ob_req_registration_off")
     patient_ref = f"Patient/{verification.patient_id}"
     automatic = verification.outcome is Outcome.MATCHED and not _other_password_accounts(
         engine, account, patient_ref

@@ -28,7 +28,7 @@ from medcard.db.tables import region_changes, regions
 from medcard.regions.features import ALL_FEATURES, Feature
 
 DEFAULT_TIME_ZONE = "Europe/Moscow"
-DEFAULT_DOCUMENT_DAYS = 30
+DEFAULT_DOCUMENT_DAYS = 1  # business days; the model system promises one
 
 
 class RegionSettings(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Final
+from typing import Annotated, Final, cast
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -21,6 +21,8 @@ from medcard.extracts import services, verification
 from medcard.extracts.model import ExtractInfo
 from medcard.extracts.render import Period
 from medcard.records import SECTION_BY_KEY, SECTIONS, ru_date
+from medcard.regions.features import Feature
+from medcard.regions.gate import patient_region
 from medcard.web.deps import (
     current_account,
     current_session,
@@ -33,6 +35,7 @@ from medcard.web.deps import (
 from medcard.web.deps import (
     services as app_services,
 )
+from medcard.web.regions import feature_off_page
 from medcard.web.render import (
     PageRoute,
     error_page,
@@ -88,6 +91,9 @@ def _list_page(
             items = services.list_extracts(repo, pid)
         except services.NotFound:
             raise HTTPException(404) from None
+    off = _extracts_off(request, pid)
+    if off is not None:
+        return off
     lang = lang_of(request)
     signed = current_session(request)
     response = page(
@@ -113,6 +119,15 @@ def _list_page(
     return response
 
 
+def _extracts_off(request: Request, pid: str) -> HTMLResponse | None:
+    """The region's 403 page when extracts are turned off there (extracts already made
+    stay downloadable: nothing the patient was given is taken away)."""
+    region = patient_region(engine_of(request), pid)
+    if region.config is not None and not region.enabled(Feature.EXTRACTS):
+        return cast("HTMLResponse", feature_off_page(request, region, Feature.EXTRACTS))
+    return None
+
+
 @router.get("/card/{pid}/extracts")
 def extracts_page(request: Request, pid: str, account: CurrentAccount) -> HTMLResponse:
     return _list_page(request, account, pid)
@@ -136,6 +151,8 @@ def request_extract(
     except services.RequestError as exc:
         return _list_page(request, account, pid, status_code=400, error=exc.key, form=form)
     with page_repository(request, account, "extract request") as repo:
+        if pid in repo.ctx.patient_ids and (off := _extracts_off(request, pid)) is not None:
+            return off
         try:
             doc_id = services.request_extract(repo, pid, req, base_url=_base_url(request))
         except services.NotFound:

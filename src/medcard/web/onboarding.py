@@ -48,6 +48,8 @@ from medcard.onboarding.verification import (
     Verification,
     verify,
 )
+from medcard.regions.features import Feature
+from medcard.regions.gate import PatientRegion, patient_region
 from medcard.web.deps import (
     SignedIn,
     client_ip,
@@ -60,6 +62,7 @@ from medcard.web.deps import (
     settings_of,
     user_agent,
 )
+from medcard.web.regions import feature_off_page
 from medcard.web.render import (
     PageRoute,
     error_page,
@@ -339,7 +342,7 @@ def _documents_page(
         requests=docs.requests_of(engine, account),
         kinds=list(docs.KINDS),
         patient_id=account.fhir_ref.partition("/")[2],
-        business_days=settings_of(request).document_request_business_days,
+        business_days=_business_days(request, account),
         notice=_notice(notice),
         error=error,
         skipped=skipped or [],
@@ -347,16 +350,40 @@ def _documents_page(
     )
 
 
+def _region(request: Request, account: Account) -> PatientRegion | None:
+    pid = account.fhir_ref.partition("/")[2] if account.fhir_ref.startswith("Patient/") else ""
+    return patient_region(engine_of(request), pid) if pid else None
+
+
+def _business_days(request: Request, account: Account) -> int:
+    """The deadline the patient's region promises, else the installation's default."""
+    region = _region(request, account)
+    if region is not None and region.config is not None:
+        return region.config.settings.document_request_days
+    return settings_of(request).document_request_business_days
+
+
+def _documents_off(request: Request, account: Account) -> Response | None:
+    region = _region(request, account)
+    if region is not None and not region.enabled(Feature.DOCUMENT_REQUESTS):
+        return feature_off_page(request, region, Feature.DOCUMENT_REQUESTS)
+    return None
+
+
 @router.get("/access/documents")
 def documents_page(request: Request, signed: Current, notice: str = "") -> Response:
-    return _documents_page(request, signed, notice=notice)
+    return _documents_off(request, signed.account) or _documents_page(
+        request, signed, notice=notice
+    )
 
 
 @router.post("/access/documents", dependencies=[Depends(require_csrf)])
 def documents_request(
     request: Request, signed: Current, kind: Annotated[list[str] | None, Form()] = None
 ) -> Response:
-    return _documents_request(request, signed, kind or [])
+    return _documents_off(request, signed.account) or _documents_request(
+        request, signed, kind or []
+    )
 
 
 def _documents_request(request: Request, signed: SignedIn, kinds: list[str]) -> Response:
@@ -366,7 +393,7 @@ def _documents_request(request: Request, signed: SignedIn, kinds: list[str]) -> 
             engine_of(request),
             signed.account,
             kinds,
-            business_days=settings_of(request).document_request_business_days,
+            business_days=_business_days(request, signed.account),
         )
     except (DocumentsError, RequestError) as exc:
         status = 403 if exc.code == "ob_docs_consent_required" else 422

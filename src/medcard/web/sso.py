@@ -44,6 +44,9 @@ from medcard.auth.sso import (
     state_matches,
 )
 from medcard.onboarding import card_gate
+from medcard.regions.config import get_region
+from medcard.regions.features import Feature
+from medcard.regions.gate import PatientRegion
 from medcard.web.deps import (
     client_ip,
     engine_of,
@@ -52,6 +55,7 @@ from medcard.web.deps import (
     settings_of,
     user_agent,
 )
+from medcard.web.regions import feature_off_page
 from medcard.web.render import PageRoute, error_page, lang_of, page, redirect
 
 log = logging.getLogger("medcard.sso")
@@ -157,6 +161,9 @@ async def login(request: Request, region: str) -> Response:
     provider = runtime(request).providers.get(region)
     if provider is None:
         return error_page(request, 404, "not_found")
+    configured = await run_in_threadpool(get_region, engine_of(request), region)
+    if configured is not None and not configured.enabled(Feature.SSO):
+        return feature_off_page(request, PatientRegion(region, configured), Feature.SSO)
     try:
         url, pending = await provider.begin(_redirect_uri(request, provider))
     except SsoError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 RU: dict[str, str] = {
+    "ob_req_registration_off": "В вашем регионе доступ к карте открывается только через вход с Госуслугами: регистрация на этом сайте отключена.",
     # registration
     "ob_register_title": "Регистрация",
     "ob_register_lead": "Создайте учётную запись, затем подтвердите личность: после этого откроется ваша медицинская карта.",
@@ -173,6 +174,7 @@ RU: dict[str, str] = {
 }
 
 EN: dict[str, str] = {
+    "ob_req_registration_off": "In your region the card is opened only through the national sign-on (Gosuslugi): registration on this site is turned off.",
     "ob_register_title": "Register",
     "ob_register_lead": "Create an account, then confirm who you are: your medical card opens after that.",
     "ob_login_hint": "An e-mail address or a mobile phone number.",
