@@ -382,3 +382,26 @@ def test_only_extracts_are_listed(engine: Engine, demo: None, inline_jobs: Setti
     listed = services.list_extracts(repo, pid)
     repo.close()
     assert [i.id for i in listed] == [doc_id]
+
+
+def test_a_finished_extract_is_the_systems_and_the_patient_cannot_alter_it(
+    engine: Engine, demo: None, inline_jobs: Settings
+) -> None:
+    from medcard.access.policy import entered_by_patient
+    from medcard.fhir.outcomes import FhirError
+
+    pid = patient_of(engine, "patient")
+    patient = Repository(engine, extract_jobs.acting_for(pid))
+    try:
+        req = services.parse_request(["labs"], "", "", "ru", dt.date(2026, 11, 26))
+        doc_id = services.request_extract(patient, pid, req, base_url="http://testserver")
+        doc = patient.read("DocumentReference", doc_id).json()
+        assert doc["docStatus"] == "final"
+        assert not entered_by_patient(doc)
+        for att in doc["content"]:
+            binary = patient.read("Binary", att["attachment"]["url"].split("/")[1]).json()
+            assert not entered_by_patient(binary)
+        with pytest.raises(FhirError), patient.unit_of_work():
+            patient.update("DocumentReference", doc_id, {**doc, "description": "поддельная"})
+    finally:
+        patient.close()

@@ -57,6 +57,12 @@ def acting_for(patient_id: str) -> AccessContext:
     )
 
 
+def issuing_system() -> AccessContext:
+    """Writes of the finished extract: made by the issuing system, not by the patient, so
+    they carry no "entered by the patient" tag and the patient cannot alter them."""
+    return AccessContext.system("system:extracts", purpose="extract")
+
+
 def _attachment(
     content_type: str, title: str, binary_id: str, data: bytes, created: str
 ) -> dict[str, Any]:
@@ -138,33 +144,11 @@ def build(
         )
         token = verification.sign(record, key)
         created = issued.isoformat()
-        with repo.unit_of_work():
-            pdf_id = repo.create(_binary(patient_id, "application/pdf", pdf)).stored.id
-            json_id = repo.create(_binary(patient_id, "application/fhir+json", bundle)).stored.id
-            current = repo.read("DocumentReference", doc_id).json()
-            if current.get("docStatus") == "final":
-                raise RuntimeError("built twice at once")  # rolls back this copy's Binaries
-            name = f"extract-{verification.pretty(code)}"
-            current["extension"] = [
-                *_without(current, EXT_STATE, EXT_FAILURE, EXT_VERIFICATION),
-                {"url": EXT_STATE, "valueCode": READY},
-                {"url": EXT_VERIFICATION, "valueString": token},
-            ]
-            current["docStatus"] = "final"
-            current["content"] = [
-                {"attachment": _attachment("application/pdf", f"{name}.pdf", pdf_id, pdf, created)},
-                {
-                    "attachment": _attachment(
-                        "application/fhir+json", f"{name}.json", json_id, bundle, created
-                    ),
-                    "format": {
-                        "system": "urn:oid:1.3.6.1.4.1.19376.1.2.3",
-                        "code": "urn:hl7-org:sdwg:fhir-document",
-                        "display": "FHIR document",
-                    },
-                },
-            ]
-            repo.update("DocumentReference", doc_id, current)
+        writer = Repository(engine, issuing_system())
+        try:
+            _store(writer, doc_id, patient_id, code, token, pdf, bundle, created)
+        finally:
+            writer.close()
         log.info(
             "extract %s ready: %d entries, %d bytes of PDF", doc_id, extract.entry_count, len(pdf)
         )
@@ -172,9 +156,49 @@ def build(
         repo.close()
 
 
+def _store(
+    repo: Repository,
+    doc_id: str,
+    patient_id: str,
+    code: str,
+    token: str,
+    pdf: bytes,
+    bundle: bytes,
+    created: str,
+) -> None:
+    """The two Binaries and the final DocumentReference, in one transaction."""
+    with repo.unit_of_work():
+        pdf_id = repo.create(_binary(patient_id, "application/pdf", pdf)).stored.id
+        json_id = repo.create(_binary(patient_id, "application/fhir+json", bundle)).stored.id
+        current = repo.read("DocumentReference", doc_id).json()
+        if current.get("docStatus") == "final":
+            raise RuntimeError("built twice at once")  # rolls back this copy's Binaries
+        name = f"extract-{verification.pretty(code)}"
+        current["extension"] = [
+            *_without(current, EXT_STATE, EXT_FAILURE, EXT_VERIFICATION),
+            {"url": EXT_STATE, "valueCode": READY},
+            {"url": EXT_VERIFICATION, "valueString": token},
+        ]
+        current["docStatus"] = "final"
+        current["content"] = [
+            {"attachment": _attachment("application/pdf", f"{name}.pdf", pdf_id, pdf, created)},
+            {
+                "attachment": _attachment(
+                    "application/fhir+json", f"{name}.json", json_id, bundle, created
+                ),
+                "format": {
+                    "system": "urn:oid:1.3.6.1.4.1.19376.1.2.3",
+                    "code": "urn:hl7-org:sdwg:fhir-document",
+                    "display": "FHIR document",
+                },
+            },
+        ]
+        repo.update("DocumentReference", doc_id, current)
+
+
 def mark_failed(engine: Engine, doc_id: str, patient_id: str, reason: str) -> None:
     """Show the extract as failed, with the reason; a finished one is left alone."""
-    repo = Repository(engine, acting_for(patient_id))
+    repo = Repository(engine, issuing_system())
     try:
         with repo.unit_of_work():
             doc = repo.read("DocumentReference", doc_id).json()
