@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     jobs_mode: Literal["embedded", "external", "immediate"] = "embedded"
     jobs_workers: int = 2
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0 in production
+    # Getting access to the card (medcard.onboarding): identity checks allowed per account
+    # per 24 hours, and the promised delivery time of requested documents, in business
+    # days (Saturdays and Sundays do not count).
+    access_checks_per_day: int = 5
+    document_request_business_days: int = 1
+
+    # Errors in the card (medcard.corrections): days an authority has to answer a report,
+    # per authority type, as JSON, e.g. MEDCARD_CORRECTION_DEADLINE_DAYS='{"insurer": 15}'.
+    # Defaults: 30 days, the response time of 59-FZ art. 12 (state bodies, the prosecutor's
+    # office) and of the OMS rules (insurers); missing types keep their default.
+    correction_deadline_days: dict[str, int] = {}
 
     @field_validator("sso_providers")
     @classmethod

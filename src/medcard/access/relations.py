@@ -102,8 +102,9 @@ def referral_addressed_to(request_id: str, organizations: frozenset[str]) -> Any
 
 
 def review_targets(organizations: frozenset[str]) -> Any:
-    """(type, id) of entries disputed in correction Tasks owned by the reviewer's authority,
-    and those Tasks themselves."""
+    """(type, id) of entries disputed in correction Tasks owned by the reviewer's authority
+    (``Task.focus`` and every ``Task.input.valueReference``: the disputed entries and the
+    patient's attachments), and those Tasks themselves."""
     ref = sp_reference
     owned = select(ref.c.resource_id).where(
         ref.c.resource_type == "Task",
@@ -112,7 +113,10 @@ def review_targets(organizations: frozenset[str]) -> Any:
         ref.c.target_id.in_(sorted(organizations)),
     )
     focus = select(ref.c.target_type, ref.c.target_id).where(
-        ref.c.resource_type == "Task", ref.c.param == "focus", ref.c.resource_id.in_(owned)
+        ref.c.resource_type == "Task",
+        ref.c.param.in_(("focus", "input-reference")),
+        ref.c.resource_id.in_(owned),
+        ref.c.target_type.is_not(None),
     )
     tasks = select(literal("Task"), ref.c.resource_id).where(
         ref.c.resource_type == "Task",

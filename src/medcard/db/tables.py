@@ -37,6 +37,9 @@ resources = Table(
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False, server_default="0"),
     Column("content", LargeBinary, nullable=False),
+    # Entered in error (issue 7): the current version withdraws the entry, so every read,
+    # search, history and $everything leaves it out; it keeps no search-index rows.
+    Column("hidden", Boolean, nullable=False, server_default="0"),
     Index("ix_resources_patient", "patient_id", "resource_type", "last_updated"),
     Index("ix_resources_type_updated", "resource_type", "last_updated"),
 )
@@ -286,4 +289,48 @@ break_glass = Table(
     Column("expires", BigInteger, nullable=False),
     Index("ix_break_glass_actor", "actor", "patient_id", "expires"),
     Index("ix_break_glass_patient", "patient_id", "started"),
+)
+
+# -- document signatures (issue 5): per-author keys; the private half encrypted at rest ----
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the "kid" in every signature it makes
+    Column("owner", String(128), nullable=False),  # "Practitioner/x"
+    Column("algorithm", String(32), nullable=False),  # registry name: EdDSA, ES256, ...
+    Column("public_key", Text, nullable=False),  # base64 of the algorithm's public encoding
+    # Fernet token (key-encryption key in the data directory) of the private key
+    Column("private_key", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Index("ix_signing_keys_owner", "owner", "active"),
+)
+
+# -- regions (issue 6): per-region configuration and the log of its changes ----------------
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("code", String(16), primary_key=True),  # subject code: "77", "78"
+    Column("name", String(200), nullable=False),
+    Column("time_zone", String(64), nullable=False),  # IANA name: "Europe/Moscow"
+    # JSON: features, organisations, SSO provider key, document-request deadline
+    Column("settings", Text, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("updated_by", String(128), nullable=False, server_default=""),
+)
+
+# Before/after of every change, so "who turned the diary off in region 78, and when" has
+# an answer beyond the audit line (which records that a change happened, not its content).
+region_changes = Table(
+    "region_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region", String(16), nullable=False),
+    Column("changed", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("before", Text, nullable=False),  # JSON of the whole configuration ("" if new)
+    Column("after", Text, nullable=False),
+    Index("ix_region_changes_region", "region", "changed"),
 )

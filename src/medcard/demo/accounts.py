@@ -47,6 +47,13 @@ DEMO_PRACTITIONER = "prac-77-gp12-therapist-1"
 DEMO_ORGANIZATION = "org-77-gp12"
 DEMO_REGION = "77"
 CHILD_MAX_AGE = 14  # "under 15"
+# Reviewers of the authorities a report can go to (issue 7), besides the polyclinic's
+# reviewer@; the insurer's is linked to the adult demo patient's insurer.
+DEMO_AUTHORITY_REVIEWERS = (
+    ("ministry", "doh", "Кравцова Елена Павловна"),
+    ("watchdog", "rzn", "Степанов Олег Игоревич"),
+    ("prosecutor", "prosecutor", "Григорьева Анна Михайловна"),
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,17 @@ def _staff() -> list[DemoAccount]:
             "Орлова Наталья Сергеевна",
             organization_ref=org,
             region=DEMO_REGION,
+        ),
+        *(
+            DemoAccount(
+                f"reviewer-{kind}@medcard.example",
+                DEMO_PASSWORD,
+                Role.REVIEWER,
+                name,
+                organization_ref=f"Organization/org-{DEMO_REGION}-{key}",
+                region=DEMO_REGION,
+            )
+            for kind, key, name in DEMO_AUTHORITY_REVIEWERS
         ),
         DemoAccount(
             "region77@medcard.example",
@@ -262,6 +280,25 @@ def plan_demo_accounts(engine: Engine) -> list[DemoAccount]:
                 region=_region(adult),
             )
         )
+    if adult is not None:
+        coverage = _get(engine, ctx, f"Coverage?beneficiary=Patient/{adult['id']}&_count=1")
+        payors = [
+            p.get("reference", "")
+            for e in coverage.get("entry", [])
+            for p in e.get("resource", {}).get("payor", [])
+        ]
+        if payors:
+            planned.append(
+                DemoAccount(
+                    "reviewer-insurer@medcard.example",
+                    DEMO_PASSWORD,
+                    Role.REVIEWER,
+                    "Лебедева Ольга Юрьевна",
+                    organization_ref=payors[0],
+                    region=DEMO_REGION,
+                    totp_secret=demo_totp_secret(Role.REVIEWER),
+                )
+            )
     if parent is not None:
         note = ""
         if child is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from medcard.web import extracts, me, onboarding, portal, signin, workspace
+from medcard.web import corrections as corrections_pages
+from medcard.web import diary, extracts, family, me, onboarding, portal, regions, signin, workspace
 from medcard.web.render import HERE
 
 
@@ -14,6 +15,11 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(me.router)
     app.include_router(onboarding.router)
+    # before the portal, whose /card/{pid}/{rest} catch-all would answer 404 for these
+    app.include_router(regions.router)
+    app.include_router(diary.router)
+    app.include_router(family.router)
+    app.include_router(corrections_pages.router)
     app.include_router(portal.router)
     app.include_router(extracts.router)
     app.include_router(workspace.router)

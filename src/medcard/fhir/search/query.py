@@ -79,7 +79,12 @@ def where_clauses(
         same = Restriction(restriction.patients)
         chained = {f.chain.target_type: same for f in req.filters if f.chain is not None}
     rtype = req.resource_type
-    clauses: list[ColumnElement[bool]] = [r.c.resource_type == rtype, r.c.deleted == false()]
+    # Entries withdrawn as entered-in-error (issue 7) match no search, for anyone.
+    clauses: list[ColumnElement[bool]] = [
+        r.c.resource_type == rtype,
+        r.c.deleted == false(),
+        r.c.hidden == false(),
+    ]
     if restriction.patients is not None:
         clauses.append(restriction_clause(restriction, rtype))
     patients = _bound_patients(req)
@@ -415,7 +420,7 @@ def _index_only_count(
 ) -> Select[Any] | None:
     """Count straight from one index table when a single plain filter decides the match.
 
-    Index rows exist only for current, undeleted resources, so for an unrestricted
+    Index rows exist only for current, undeleted, unwithdrawn resources, so for an unrestricted
     caller and one filter without modifiers or chains the distinct resource ids in the
     index are exactly the matches; the resources table need not be touched.
     """

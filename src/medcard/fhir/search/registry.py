@@ -38,9 +38,26 @@ class SearchParam:
     targets: tuple[str, ...]
 
 
+# Search parameters medcard adds to the specification's.  The reviewer gate (issue 7)
+# reaches the entries a correction report disputes through Task.input.valueReference,
+# which R4 does not index.
+LOCAL_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "Task": {
+        "input-reference": {
+            "type": "reference",
+            "paths": [["input", "valueReference"]],
+            "targets": [],
+        }
+    }
+}
+
+
 @cache
 def params_for(resource_type: str) -> dict[str, SearchParam]:
-    declared = spec.search_parameters().get(resource_type, {})
+    declared = {
+        **spec.search_parameters().get(resource_type, {}),
+        **LOCAL_PARAMETERS.get(resource_type, {}),
+    }
     return {
         name: SearchParam(name, d["type"], tuple(d["paths"]), tuple(d["targets"]))
         for name, d in declared.items()

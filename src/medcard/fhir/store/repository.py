@@ -28,6 +28,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     update,
 )
@@ -47,8 +48,8 @@ from medcard.access.relations import referral_addressed_to
 from medcard.access.roles import Role
 from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
 from medcard.clock import format_instant, now_micros
-from medcard.db.tables import INDEX_TABLES, resource_versions, resources
-from medcard.fhir import spec
+from medcard.db.tables import INDEX_TABLES, resource_versions, resources, sp_reference, sp_token
+from medcard.fhir import hooks, spec
 from medcard.fhir.outcomes import (
     FhirError,
     Issue,
@@ -62,6 +63,7 @@ from medcard.fhir.search.indexer import index_rows
 from medcard.fhir.search.params import SearchRequest, parse
 from medcard.fhir.search.values import MIN_US
 from medcard.fhir.store.compartment import patient_of
+from medcard.fhir.store.withdrawn import entered_in_error, tombstone
 from medcard.fhir.validation import check_resource_type, validate
 
 
@@ -74,6 +76,7 @@ class Stored:
     content: bytes
     deleted: bool = False
     patient_id: str = ""
+    hidden: bool = False  # entered in error: withdrawn from every view (issue 7)
 
     def json(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(self.content)
@@ -114,6 +117,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+# A signed document is immutable (issue 5): a Provenance whose signature.type is the
+# ASTM E1762 author's signature and whose target names the resource marks it signed.
+SIGNATURE_TYPE_SYSTEM = "urn:iso-astm:E1762-95:2013"
+SIGNATURE_TYPE_CODE = "1.2.840.10065.1.12.1.1"
+SIGNED_MESSAGE = "signed documents are corrected by a new signed version"
+
+
 class Repository:
     def __init__(self, engine: Engine, ctx: AccessContext, base_url: str = "") -> None:
         self.engine = engine
@@ -123,6 +133,13 @@ class Repository:
         self._conn: Connection | None = None
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._pg = engine.dialect.name == "postgresql"
+        # (type, id) of signed resources the signing service is correcting in this unit of
+        # work; it signs the new version before the transaction commits.
+        self.signed_corrections: set[tuple[str, str]] = set()
+        # Entries withdrawn as entered-in-error are "not found" for everyone; an auditor's
+        # repository (and the corrections service reviewing its own decisions) sets this
+        # to read them by id and in history.  Searches and $everything never show them.
+        self.include_hidden = False
 
     # -- transactions -------------------------------------------------------------
 
@@ -244,11 +261,22 @@ class Repository:
             resources.c.content,
             resources.c.deleted,
             resources.c.patient_id,
+            resources.c.hidden,
         ).where(resources.c.resource_type == rtype, resources.c.id == rid)
         row = conn.execute(stmt.with_for_update() if lock else stmt).first()
         if row is None:
             return None
-        return Stored(rtype, rid, row[0], row[1], row[2], bool(row[3]), row[4])
+        return Stored(rtype, rid, row[0], row[1], row[2], bool(row[3]), row[4], bool(row[5]))
+
+    def _withdrawn(self, stored: Stored, interaction: str) -> FhirError | None:
+        """Not found for an entry withdrawn as entered in error (auditors excepted)."""
+        if not stored.hidden or self.include_hidden:
+            return None
+        rtype, rid = stored.resource_type, stored.id
+        self.audit.add(
+            interaction, rtype, rid, stored.patient_id, outcome=DENIED, detail="entered-in-error"
+        )
+        return not_found(f"{rtype}/{rid} is not known")
 
     def read(self, rtype: str, rid: str) -> Stored:
         check_type(rtype)
@@ -259,6 +287,8 @@ class Repository:
             raise not_found(f"{rtype}/{rid} is not known")
         if not self._visible(allowed, rtype, rid, stored.patient_id):
             raise self._deny_hidden(rtype, rid, "read")
+        if (withdrawn := self._withdrawn(stored, "read")) is not None:
+            raise withdrawn
         if stored.deleted:
             self.audit.add("read", rtype, rid, stored.patient_id, detail="deleted")
             raise FhirError(
@@ -289,10 +319,13 @@ class Repository:
                     resource_versions.c.version_id == vid,
                 )
             ).first()
+            current = self._current(conn, rtype, rid) if row is not None else None
         if row is None:
             raise not_found(f"Version {version} of {rtype}/{rid} is not known")
         if not self._visible(allowed, rtype, rid, row[3]):
             raise self._deny_hidden(rtype, rid, "vread")
+        if current is not None and (withdrawn := self._withdrawn(current, "vread")) is not None:
+            raise withdrawn
         self.audit.add("vread", rtype, rid, row[3], detail=f"version {vid}")
         if row[2]:
             raise FhirError(410, "deleted", f"Version {vid} of {rtype}/{rid} is a deletion")
@@ -384,6 +417,7 @@ class Repository:
                     .where(
                         resources.c.resource_type == inc.source_type,
                         resources.c.deleted == false(),
+                        resources.c.hidden == false(),
                         sql.restriction_clause(allowed, inc.source_type),
                         resources.c.id.in_(
                             select(ref.c.resource_id).where(
@@ -420,6 +454,7 @@ class Repository:
                 resources.c.resource_type == ttype,
                 resources.c.id.in_(ids),
                 resources.c.deleted == false(),
+                resources.c.hidden == false(),
                 sql.restriction_clause(allowed, ttype),
             )
             for rid, content, vid, updated, pid in conn.execute(stmt):
@@ -449,6 +484,8 @@ class Repository:
                 raise not_found(f"{rtype}/{rid} is not known")
             if not self._visible(allowed, rtype, rid, current.patient_id):
                 raise self._deny_hidden(rtype, rid, "history")
+            if (withdrawn := self._withdrawn(current, "history")) is not None:
+                raise withdrawn
             conds.append(v.c.id == rid)
         elif rtype is not None:
             allowed = self._restriction(rtype, "s")
@@ -466,6 +503,17 @@ class Repository:
                 )
         if since is not None:
             conds.append(v.c.last_updated >= since)
+        if rid is None and not self.include_hidden:
+            # every version of a withdrawn entry leaves the history with it
+            conds.append(
+                ~select(literal(1))
+                .where(
+                    resources.c.resource_type == v.c.resource_type,
+                    resources.c.id == v.c.id,
+                    resources.c.hidden == true(),
+                )
+                .exists()
+            )
         with self._reading() as conn:
             total = conn.execute(select(func.count()).select_from(v).where(*conds)).scalar_one()
             rows = conn.execute(
@@ -514,6 +562,7 @@ class Repository:
         conds = [
             resources.c.patient_id == patient_id,
             resources.c.deleted == false(),
+            resources.c.hidden == false(),
             resources.c.resource_type.in_(sorted(readable)),
             resources.c.resource_type != "Patient",
         ]
@@ -581,6 +630,7 @@ class Repository:
             )
             .where(
                 resources.c.deleted == false(),
+                resources.c.hidden == false(),
                 resources.c.patient_id == "",
                 resources.c.last_updated >= (since if since is not None else MIN_US),
             )
@@ -628,6 +678,8 @@ class Repository:
                 text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{rtype}/{rid}"}
             )
             current = self._current(conn, rtype, rid, lock=True)
+        if current is not None and (withdrawn := self._withdrawn(current, "write")) is not None:
+            raise withdrawn
         return current
 
     def conditional_match(self, rtype: str, query_text: str, what: str) -> list[Stored]:
@@ -688,6 +740,7 @@ class Repository:
             raise self._forbidden_write(
                 rtype, rid, "update", "a patient cannot change what a clinician entered"
             )
+        self._refuse_signed(conn, current, "update")
         stored = self._write_version(resource, current, "PUT")
         return WriteResult(stored, 200 if not current.deleted else 201, warnings)
 
@@ -728,8 +781,40 @@ class Repository:
             raise self._forbidden_write(
                 rtype, rid, "delete", "a patient cannot delete what a clinician entered"
             )
+        self._refuse_signed(conn, current, "delete")
         stub = {"resourceType": rtype, "id": rid}
         return self._write_version(stub, current, "DELETE", deleted=True)
+
+    def _refuse_signed(self, conn: Connection, current: Stored, interaction: str) -> None:
+        """409 for a signed version (or a signature itself) outside a signed correction."""
+        rtype, rid = current.resource_type, current.id
+        # A signature names the Patient among its targets only to file it in the card.
+        if rtype == "Patient" or (rtype, rid) in self.signed_corrections:
+            return
+        sig = select(sp_token.c.resource_id).where(
+            sp_token.c.resource_type == "Provenance",
+            sp_token.c.param == "signature-type",
+            sp_token.c.code == SIGNATURE_TYPE_CODE,
+            sp_token.c.system == SIGNATURE_TYPE_SYSTEM,
+        )
+        if rtype == "Provenance":
+            signed = sig.where(sp_token.c.resource_id == rid)
+        else:
+            signed = sig.where(
+                sp_token.c.resource_id.in_(
+                    select(sp_reference.c.resource_id).where(
+                        sp_reference.c.target_id == rid,
+                        sp_reference.c.resource_type == "Provenance",
+                        sp_reference.c.param == "target",
+                        sp_reference.c.target_type == rtype,
+                    )
+                )
+            )
+        if conn.execute(signed.limit(1)).first() is not None:
+            self.audit.add(
+                interaction, rtype, rid, current.patient_id, outcome=DENIED, detail="signed"
+            )
+            raise conflict(f"{rtype}/{rid} is signed: {SIGNED_MESSAGE}")
 
     def _readable(self, rtype: str, rid: str, patient_id: str) -> bool:
         try:
@@ -769,6 +854,25 @@ class Repository:
                         f"ServiceRequest/{request_id} is not addressed to your organisation",
                     )
 
+    def _before_write(self, res: dict[str, Any], patient_id: str, interaction: str) -> None:
+        """Domain rules registered in ``fhir.hooks`` (region features, diary plausibility)."""
+        try:
+            hooks.before_write(
+                hooks.WriteEvent(self.engine, self.ctx, res, patient_id, interaction)
+            )
+        except FhirError as exc:
+            if exc.status == 403:
+                rtype, rid = res["resourceType"], res.get("id", "")
+                self.audit.add(
+                    interaction,
+                    rtype,
+                    rid,
+                    patient_id,
+                    outcome=DENIED,
+                    detail=exc.diagnostics[:200],
+                )
+            raise
+
     def _stamp(self, resource: dict[str, Any], rid: str, version: int, now: int) -> dict[str, Any]:
         res = stamp_author(self.ctx, resource)
         res["id"] = rid
@@ -786,7 +890,9 @@ class Repository:
         if not self._visible(self._restriction(rtype, "c"), rtype, rid, patient_id):
             raise self._forbidden_write(rtype, rid, "create")
         self._check_delivery(res)
+        self._before_write(res, patient_id, "create")
         content = orjson.dumps(res)
+        hidden = entered_in_error(res)
         row = {
             "resource_type": rtype,
             "id": rid,
@@ -795,10 +901,11 @@ class Repository:
             "last_updated": now,
             "deleted": False,
         }
-        self._queue("resources", {**row, "content": content})
+        self._queue("resources", {**row, "content": content, "hidden": hidden})
         self._queue("versions", {**row, "content": content, "method": method})
-        for table, rows in index_rows(res, patient_id).items():
-            self._pending.setdefault(table, []).extend(rows)
+        if not hidden:
+            for table, rows in index_rows(res, patient_id).items():
+                self._pending.setdefault(table, []).extend(rows)
         self.audit.add("create", rtype, rid, patient_id)
         return Stored(rtype, rid, version, now, content, False, patient_id)
 
@@ -819,7 +926,9 @@ class Repository:
             if not self._visible(self._restriction(rtype, "u"), rtype, rid, patient_id):
                 raise self._forbidden_write(rtype, rid, "update")
             self._check_delivery(res)
+            self._before_write(res, patient_id, "update")
         content = orjson.dumps(res)
+        hidden = not deleted and entered_in_error(res)
         changed = conn.execute(
             update(resources)
             .where(
@@ -833,6 +942,7 @@ class Repository:
                 last_updated=now,
                 deleted=deleted,
                 content=content,
+                hidden=hidden,
             )
         ).rowcount
         if changed != 1:
@@ -856,11 +966,50 @@ class Repository:
                 "method": method,
             },
         )
-        if not deleted:
+        if not deleted and not hidden:
             for name, rows in index_rows(res, patient_id).items():
                 conn.execute(insert(INDEX_TABLES[name]), rows)
         self.audit.add("delete" if deleted else "update", rtype, rid, patient_id)
-        return Stored(rtype, rid, version, now, content, deleted, patient_id)
+        return Stored(rtype, rid, version, now, content, deleted, patient_id, hidden)
+
+    def purge(self, rtype: str, rid: str, reason: str) -> None:
+        """Replace the content of every version of a withdrawn entry with a tombstone.
+
+        The only in-place change the store allows (issue 7): an authority ordered that
+        another person's data, entered in error into this card, be removed.  Only for
+        unrestricted (service) callers and only once the entry is entered-in-error; the
+        audit entry is what remains of it.
+        """
+        if self._restriction(rtype, "d").patients is not None:
+            raise self._forbidden_write(rtype, rid, "purge", "only an authority's decision purges")
+        conn = self._writer()
+        self._flush()
+        current = self._current(conn, rtype, rid, lock=True)
+        if current is None or not current.hidden:
+            raise conflict(f"{rtype}/{rid} must be entered-in-error before it is purged")
+        versions = conn.execute(
+            select(resource_versions.c.version_id, resource_versions.c.content).where(
+                resource_versions.c.resource_type == rtype, resource_versions.c.id == rid
+            )
+        ).all()
+        for vid, content in versions:
+            stub = orjson.dumps(tombstone(orjson.loads(content), reason))
+            conn.execute(
+                update(resource_versions)
+                .where(
+                    resource_versions.c.resource_type == rtype,
+                    resource_versions.c.id == rid,
+                    resource_versions.c.version_id == vid,
+                )
+                .values(content=stub)
+            )
+        conn.execute(
+            update(resources)
+            .where(resources.c.resource_type == rtype, resources.c.id == rid)
+            .values(content=orjson.dumps(tombstone(current.json(), reason)))
+        )
+        detail = f"{len(versions)} versions: {reason}"[:500]
+        self.audit.add("purge", rtype, rid, current.patient_id, detail=detail)
 
 
 def _since_ok(stored: Stored, since: int | None) -> bool:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from medcard.web.texts import extracts, onboarding, portal, workspace
+from medcard.web.texts import corrections, extracts, onboarding, portal, regions, workspace
 
 AREAS: tuple[ModuleType, ...] = (
+    corrections,
     extracts,
     onboarding,
     portal,
+    regions,
     workspace,
 )

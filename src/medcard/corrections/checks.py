@@ -1,0 +1,177 @@
+"""What a new report must satisfy, on every path that files one (pages, API, import).
+
+Registered into ``medcard.fhir.hooks`` (``install``): a correction Task is created only
+when it names the patient, at least one disputed entry, every entry exists in that
+patient's card and is of a kind a card shows, none of them is already disputed in an
+open report, and its owner is one of the five authorities routed for that patient.
+Once filed, a report changes only through the corrections service (review, questions,
+answers, decision, escalation): other updates are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from medcard.access.context import AccessContext
+from medcard.corrections.acting import ReportError, in_service
+from medcard.corrections.authorities import route
+from medcard.corrections.model import (
+    CORRECTION,
+    INPUT_SYSTEM,
+    OPEN_TASK_STATUSES,
+    PROBLEM_SYSTEM,
+    TASK_TYPE_SYSTEM,
+    Problem,
+    is_correction,
+    read_report,
+    ref_id,
+)
+from medcard.fhir import hooks
+from medcard.fhir.outcomes import FhirError
+from medcard.fhir.search.params import parse
+from medcard.fhir.store.repository import ID, Repository, Stored
+
+# Entries a card shows and R4 can mark entered-in-error.
+DISPUTABLE: Final = frozenset(
+    {
+        "AllergyIntolerance",
+        "Appointment",
+        "CarePlan",
+        "Composition",
+        "Condition",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Encounter",
+        "ImagingStudy",
+        "Immunization",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Observation",
+        "Procedure",
+        "ServiceRequest",
+    }
+)
+MAX_ENTRIES: Final = 50
+
+
+def split_ref(ref: str) -> tuple[str, str] | None:
+    parts = ref.split("/")
+    if len(parts) != 2 or parts[0] not in DISPUTABLE or not ID.fullmatch(parts[1]):
+        return None
+    return parts[0], parts[1]
+
+
+def load_entry(repo: Repository, ref: str, patient_id: str) -> Stored:
+    """The entry ``ref`` of ``patient_id``'s card, through ``repo``'s gate."""
+    parsed = split_ref(ref)
+    if parsed is None:
+        raise ReportError(422, "corr_err_bad_entry", f"'{ref[:80]}' is not an entry of the card")
+    try:
+        stored = repo.read(*parsed)
+    except FhirError:
+        raise ReportError(
+            422, "corr_err_unknown_entry", f"{ref} is not an entry of this card"
+        ) from None
+    if stored.patient_id != patient_id:
+        raise ReportError(422, "corr_err_other_patient", f"{ref} belongs to another patient's card")
+    return stored
+
+
+def open_reports_on(repo: Repository, ref: str) -> list[str]:
+    """Ids of open correction Tasks disputing ``ref``."""
+    req = parse(
+        "Task",
+        [
+            ("code", f"{TASK_TYPE_SYSTEM}|{CORRECTION}"),
+            ("input-reference", ref),
+            ("status", ",".join(OPEN_TASK_STATUSES)),
+            ("_count", "20"),
+        ],
+    )
+    return [m.id for m in repo.search(req).matches]
+
+
+def check_new_report(repo: Repository, task: dict[str, Any]) -> None:
+    """Refuse a correction Task that must not be filed (``repo``: unrestricted reader)."""
+    report = read_report(task)
+    patient_ref = str((task.get("for") or {}).get("reference", ""))
+    if not patient_ref.startswith("Patient/"):
+        raise ReportError(422, "corr_err_no_patient", "A report names the patient (Task.for)")
+    pid = ref_id(patient_ref)
+    if task.get("status") != "requested" or task.get("output"):
+        raise ReportError(
+            422, "corr_err_bad_status", "A new report has status 'requested' and no decision"
+        )
+    if not report.entries:
+        raise ReportError(
+            422, "corr_err_no_entries", "A report names at least one disputed entry (Task.input)"
+        )
+    if len(report.all_entries) > MAX_ENTRIES:
+        raise ReportError(422, "corr_err_too_many", f"At most {MAX_ENTRIES} entries per report")
+    problems = [i for i in task.get("input") or [] if _input_code(i) == "problem"]
+    if problems and report.problem not in {p.value for p in Problem}:
+        raise ReportError(422, "corr_err_problem", "The problem is one of " + ", ".join(Problem))
+    for ref in dict.fromkeys(report.all_entries):
+        load_entry(repo, ref, pid)
+    for att in report.attachments:
+        try:
+            stored = repo.read("Binary", ref_id(att.ref)) if att.ref.startswith("Binary/") else None
+        except FhirError:
+            stored = None
+        if stored is None or stored.patient_id != pid:
+            raise ReportError(
+                422, "corr_err_attachment_ref", f"{att.ref} is not a file of this patient's card"
+            )
+    ignore = {report.id, ref_id(report.previous)}
+    for ref in dict.fromkeys(report.entries):
+        if set(open_reports_on(repo, ref)) - ignore:
+            raise ReportError(
+                409,
+                "corr_err_duplicate",
+                f"{ref} is already disputed in an open report; wait for its decision",
+            )
+    try:
+        patient = repo.read("Patient", pid).json()
+    except FhirError:
+        raise ReportError(422, "corr_err_no_patient", f"{patient_ref} is not known") from None
+    allowed = {a.ref for a in route(repo, patient).values()}
+    if report.owner_ref not in allowed:
+        raise ReportError(
+            422,
+            "corr_err_authority",
+            "The owner must be one of the patient's authorities: " + ", ".join(sorted(allowed)),
+        )
+
+
+def _input_code(item: dict[str, Any]) -> str:
+    for c in (item.get("type") or {}).get("coding") or []:
+        if c.get("system") == INPUT_SYSTEM:
+            return str(c.get("code", ""))
+    return ""
+
+
+def guard(event: hooks.WriteEvent) -> None:
+    res = event.resource
+    if not is_correction(res):
+        return
+    if event.interaction == "update":
+        if not in_service():
+            raise ReportError(
+                403,
+                "corr_err_forbidden",
+                "A correction report changes only through its review (questions, answers, "
+                "decision, escalation)",
+            )
+        return
+    repo = Repository(
+        event.engine, AccessContext.system("system:corrections", purpose="check correction report")
+    )
+    # Look-ups of the check itself are not written to the audit: the write they guard is.
+    check_new_report(repo, res)
+
+
+def install() -> None:
+    hooks.register("corrections.reports", guard)
+
+
+__all__ = ["DISPUTABLE", "PROBLEM_SYSTEM", "check_new_report", "guard", "install"]
