@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
+from medcard.auth import passwords
 from medcard.auth.tokens import TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
@@ -33,6 +35,18 @@ PG_URL = os.environ.get("MEDCARD_TEST_DATABASE_URL", "")
 def _pg_admin(url: str) -> tuple[str, str]:
     base, _, _db = url.rpartition("/")
     return base + "/postgres", base
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2id parameters everywhere: the suite hashes hundreds of passwords (demo
+    accounts in every page test).  The production parameters have their own test
+    (tests/auth/test_accounts.py), which uses the real ones explicitly."""
+    monkeypatch.setattr(
+        passwords,
+        "HASHER",
+        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -45,8 +45,11 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module.  Playwright's sync API keeps an asyncio loop running
+    on this thread while it is open, so it must close before tests of other modules that
+    call asyncio.run() (tests/sso) run in the same worker."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh test installs Debian's chromium")
     with sync_playwright() as pw:

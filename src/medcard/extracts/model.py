@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from medcard.records.sections import SECTION_BY_KEY
+from medcard.records.sections import EXTRACT_CATEGORY, SECTION_BY_KEY
+from medcard.records.sections import is_extract as records_is_extract
 
 BASE: Final = "https://medcard.example/fhir"
 CODE_SYSTEM: Final = f"{BASE}/sid/extract-code"
-CATEGORY_SYSTEM: Final = f"{BASE}/CodeSystem/document-category"
-CATEGORY_CODE: Final = "extract"
+CATEGORY_SYSTEM, CATEGORY_CODE = EXTRACT_CATEGORY
 EXT_SECTIONS: Final = f"{BASE}/StructureDefinition/extract-sections"
 EXT_STATE: Final = f"{BASE}/StructureDefinition/extract-state"
 EXT_FAILURE: Final = f"{BASE}/StructureDefinition/extract-failure"
@@ -80,13 +80,7 @@ def code_of(doc: Mapping[str, Any]) -> str:
 
 
 def is_extract(doc: Mapping[str, Any]) -> bool:
-    if doc.get("resourceType") != "DocumentReference":
-        return False
-    for cat in doc.get("category") or []:
-        for coding in cat.get("coding") or []:
-            if coding.get("system") == CATEGORY_SYSTEM and coding.get("code") == CATEGORY_CODE:
-                return True
-    return False
+    return records_is_extract(dict(doc))
 
 
 def state_of(doc: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[str, str]:

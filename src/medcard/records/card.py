@@ -30,6 +30,7 @@ from medcard.records.sections import (
     SOURCE_TYPES,
     codes,
     entered_in_error,
+    is_extract,
     section_of,
 )
 
@@ -292,7 +293,7 @@ def build_card(
         for r in shared
         if r.get("resourceType") == "Location"
     }
-    kept = [r for r in clinical if not entered_in_error(r)]
+    kept = [r for r in clinical if not entered_in_error(r) and not is_extract(r)]
     builder = _Builder(names, locations, kept)
     entries = builder.build()
     entries.sort(key=lambda e: (e.date, e.ref), reverse=True)

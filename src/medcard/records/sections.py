@@ -159,6 +159,21 @@ def section_of(resource: Resource) -> str:
     return simple.get(str(rtype), "")
 
 
+# Extracts of the card (medcard.extracts) are DocumentReferences in the card too, but they
+# are copies of it, not entries: they have their own page and never show as certificates.
+EXTRACT_CATEGORY = ("https://medcard.example/fhir/CodeSystem/document-category", "extract")
+
+
+def is_extract(resource: Resource) -> bool:
+    if resource.get("resourceType") != "DocumentReference":
+        return False
+    return any(
+        (c.get("system"), c.get("code")) == EXTRACT_CATEGORY
+        for cat in resource.get("category") or []
+        for c in cat.get("coding") or []
+    )
+
+
 def entered_in_error(resource: Resource) -> bool:
     """Entries withdrawn as wrong never show (R4: status or verificationStatus)."""
     if resource.get("status") == "entered-in-error":

@@ -22,17 +22,19 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from markupsafe import Markup
 from starlette.convertors import Convertor, register_url_convertor
 
-from medcard import records
+from medcard import records, signing
 from medcard.access.roles import Role
 from medcard.audit import reports
 from medcard.auth.accounts import Account
 from medcard.fhir.outcomes import FhirError
-from medcard.fhir.store.repository import Repository
+from medcard.fhir.store.repository import Repository, Stored
 from medcard.onboarding import card_gate
 from medcard.records import Card, Entry
 from medcard.records.sections import SECTIONS, entered_in_error
+from medcard.regions.features import Feature
+from medcard.regions.gate import patient_region
 from medcard.web.audit_pages import Texts, _my_refs, _pager, _views
-from medcard.web.deps import current_account, engine_of, page_repository
+from medcard.web.deps import current_account, engine_of, page_repository, settings_of
 from medcard.web.render import PageRoute, lang_of, page, redirect
 
 PAGE_SIZE: Final = 50
@@ -151,12 +153,15 @@ def _card_page(
     **context: Any,
 ) -> Response:
     lang = lang_of(request)
+    region = patient_region(engine_of(request), card.patient_id)
     return page(
         request,
         template,
         status_code,
         card=card,
         pid=card.patient_id,
+        has_diary=region.enabled(Feature.DIARY),
+        has_family=region.enabled(Feature.FAMILY_HISTORY),
         switches=switches,
         current=current,
         sections=SECTIONS,
@@ -321,6 +326,26 @@ def access_log(
     )
 
 
+def _signature(request: Request, account: Account, pid: str, found: Entry) -> signing.Verification:
+    """The entry's signature, checked against the exact version shown (issue 5: status
+    wherever a signed document is displayed)."""
+    meta = found.resource.get("meta") or {}
+    version = str(meta.get("versionId", "1"))
+    shown = Stored(
+        found.resource_type,
+        found.id,
+        int(version) if version.isdigit() else 1,
+        0,
+        orjson.dumps(found.resource),
+        False,
+        pid,
+    )
+    keys = signing.KeyStore(engine_of(request), settings_of(request).data_dir)
+    with page_repository(request, account, "signature check") as repo:
+        found_status = signing.statuses(repo, keys, pid, [shown])
+    return found_status.get((found.resource_type, found.id), signing.UNSIGNED)
+
+
 @router.get("/card/{pid}/entry/{rtype}/{rid}")
 def entry(request: Request, account: CurrentAccount, pid: str, rtype: str, rid: str) -> Response:
     if not _TYPE.fullmatch(rtype) or not _ID.fullmatch(rid):
@@ -347,6 +372,8 @@ def entry(request: Request, account: CurrentAccount, pid: str, rtype: str, rid: 
         card,
         switches,
         found.section,
+        signature=_signature(request, account, pid, found),
+        report_url=f"/card/{pid}/reports/new?entry={quote(found.ref)}",
         e=found,
         series=series,
         chart=Markup(records.trend_svg(series)) if series else "",  # noqa: S704 - escaped SVG

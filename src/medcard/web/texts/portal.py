@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 RU: dict[str, str] = {
+    "card_report_error": "Сообщить об ошибке в этой записи",
+    "card_nav_reports": "Сообщения об ошибках",
+    "card_nav_diary": "Дневник самочувствия",
+    "card_nav_family": "Семейный анамнез",
     "nav_label": "Основное меню",
     "nav_card": "Медицинская карта",
     "nav_extracts": "Выписки",
     "nav_access_log": "Кто открывал карту",
     "nav_profile": "Профиль",
     "nav_workspace": "Рабочее место",
+    "nav_review": "Обращения на проверку",
+    "nav_regions": "Регионы",
+    "nav_audit": "Журнал доступа",
+    "nav_corrections": "Исправления моих записей",
+    "nav_access_requests": "Запросы доступа",
     "card_title": "Медицинская карта",
     "card_sections": "Разделы карты",
     "card_overview": "Обзор",
@@ -103,12 +112,21 @@ RU: dict[str, str] = {
 }
 
 EN: dict[str, str] = {
+    "card_report_error": "Report an error in this entry",
+    "card_nav_reports": "Error reports",
+    "card_nav_diary": "Well-being diary",
+    "card_nav_family": "Family history",
     "nav_label": "Main menu",
     "nav_card": "Medical record",
     "nav_extracts": "Extracts",
     "nav_access_log": "Who opened my record",
     "nav_profile": "Profile",
     "nav_workspace": "Workspace",
+    "nav_review": "Reports to review",
+    "nav_regions": "Regions",
+    "nav_audit": "Access log",
+    "nav_corrections": "Corrections to my entries",
+    "nav_access_requests": "Access requests",
     "card_title": "Medical record",
     "card_sections": "Parts of the record",
     "card_overview": "Overview",
