@@ -124,4 +124,29 @@ def review_targets(organizations: frozenset[str]) -> Any:
         ref.c.target_type == "Organization",
         ref.c.target_id.in_(sorted(organizations)),
     )
-    return union(focus, tasks)
+    return union(focus, tasks, insurer_lines(organizations))
+
+
+def insurer_lines(organizations: frozenset[str]) -> Any:
+    """(type, id) of service lines (ChargeItem) billed to an insurer among these
+    organisations: their ``account`` is the insurer's OMS ledger ``Account/oms-<org>``
+    (issue 9).  Only the lines: the card behind them stays closed."""
+    ref = sp_reference
+    return select(literal("ChargeItem"), ref.c.resource_id).where(
+        ref.c.resource_type == "ChargeItem",
+        ref.c.param == "account",
+        ref.c.target_type == "Account",
+        ref.c.target_id.in_([f"oms-{o}"[:64] for o in sorted(organizations)]),
+    )
+
+
+def billed_by(organizations: frozenset[str]) -> Any:
+    """(type, id) of service lines (ChargeItem) performed by these organisations: what a
+    polyclinic's administrator sees of its own billing (issue 9)."""
+    ref = sp_reference
+    return select(literal("ChargeItem"), ref.c.resource_id).where(
+        ref.c.resource_type == "ChargeItem",
+        ref.c.param == "performing-organization",
+        ref.c.target_type == "Organization",
+        ref.c.target_id.in_(sorted(organizations)),
+    )

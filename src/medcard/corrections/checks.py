@@ -36,6 +36,7 @@ DISPUTABLE: Final = frozenset(
     {
         "AllergyIntolerance",
         "Appointment",
+        "ChargeItem",  # issue 9: a billed service line the patient did not receive
         "CarePlan",
         "Composition",
         "Condition",

@@ -51,6 +51,10 @@ def load_demo(
             written += len(bundle.get("entry", []))
             progress.advance(task)
     console.print(f"Demo data: {patients} patients, {written} resources.")
+    from medcard.billing import generate as billing  # issue 9: OMS service lines
+
+    billed = billing.run(engine, billing.all_patients(engine))
+    console.print(f"OMS service lines: {billed.created}, flagged: {len(billed.flags)}.")
     optimize(engine)
     if accounts:  # a sign-in account for every role, linked to the data just loaded
         from medcard.demo.accounts import create_demo_accounts, print_demo_accounts

@@ -826,7 +826,11 @@ class _PatientBuilder:
         }
 
     def coverage_resource(self) -> Resource:
-        start = max(self.birth, self.today - self.rng.randint(400, 4000))
+        # The policy covers the whole history the card shows (services outside a policy
+        # period are flagged as unbillable, which real cards rarely are); the random draw
+        # stays so that the rest of the generated population does not change.
+        earliest = self.today - self.rng.randint(400, 4000)
+        start = max(self.birth, min(earliest, self.today - int(self.years * 365.25) - 30))
         return {
             "resourceType": "Coverage",
             "identifier": [{"system": ids.ENP_SYSTEM, "value": self.enp}],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from medcard.web import billing as billing_pages
 from medcard.web import corrections as corrections_pages
 from medcard.web import diary, extracts, family, me, onboarding, portal, regions, signin, workspace
 from medcard.web.render import HERE
@@ -20,6 +21,7 @@ def install(app: FastAPI) -> None:
     app.include_router(diary.router)
     app.include_router(family.router)
     app.include_router(corrections_pages.router)
+    app.include_router(billing_pages.router)  # issue 9: /card/{pid}/services, /insurer
     app.include_router(portal.router)
     app.include_router(extracts.router)
     app.include_router(workspace.router)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from medcard.web.texts import corrections, extracts, onboarding, portal, regions, workspace
+from medcard.web.texts import billing, corrections, extracts, onboarding, portal, regions, workspace
 
 AREAS: tuple[ModuleType, ...] = (
+    billing,
     corrections,
     extracts,
     onboarding,
