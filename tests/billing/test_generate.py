@@ -190,3 +190,34 @@ def test_a_line_whose_entry_left_the_card_is_voided(
     repo = system(engine)
     repo.include_hidden = True
     assert read_line(repo.read("ChargeItem", line.id).json()).status == "entered-in-error"
+
+
+def test_the_periodic_sweep_bills_entries_written_since_the_last_one(
+    engine: Engine, demo: None, settings: Any
+) -> None:
+    import datetime as dt
+
+    from medcard import jobs
+    from medcard.billing import jobs as billing_jobs
+
+    saved = (jobs.queue.storage, jobs.queue.immediate, jobs._state.runtime)
+    jobs.configure(settings.model_copy(update={"jobs_mode": "immediate"}), engine)
+    try:
+        repo = system(engine)
+        pid = patient_id(engine, "patient")
+        before = {x.id for x in lines_of(engine)}
+        given = repo.search(parse("Immunization", [("patient", f"Patient/{pid}")])).matches
+        assert given, "the demo card has vaccinations"
+        copy = {k: v for k, v in given[0].json().items() if k not in ("id", "meta")}
+        copy["occurrenceDateTime"] = "2026-11-20"
+        with repo.unit_of_work():
+            made = repo.create(copy).stored
+        outcome = billing_jobs.bill_recent(dt.datetime.now(dt.UTC))
+        assert outcome
+        new = [x for x in lines_of(engine) if x.id not in before]
+        assert any(f"Immunization/{made.id}" in x.entries for x in new), new
+        # a second sweep over the same window writes nothing new
+        billing_jobs.bill_recent(dt.datetime.now(dt.UTC))
+        assert {x.id for x in lines_of(engine)} == {x.id for x in new} | before
+    finally:
+        jobs.queue.storage, jobs.queue.immediate, jobs._state.runtime = saved

@@ -99,6 +99,9 @@ def start_embedded_consumer(settings: Settings) -> Consumer | None:
     """Consume in threads inside this process (embedded mode); None when jobs run elsewhere."""
     if settings.jobs_mode != "embedded" or queue.immediate:
         return None
+    from medcard.jobs import registry  # every job and periodic task, before consuming
+
+    registry.load_all()
     with _state.lock:
         _state.consumer_users += 1
         if _state.consumer is None:

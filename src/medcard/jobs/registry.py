@@ -7,7 +7,11 @@ declares a ``@jobs.job``.
 
 from __future__ import annotations
 
-JOB_MODULES: tuple[str, ...] = ("medcard.onboarding.documents", "medcard.extracts.jobs")
+JOB_MODULES: tuple[str, ...] = (
+    "medcard.onboarding.documents",
+    "medcard.extracts.jobs",
+    "medcard.billing.jobs",
+)
 
 
 def load_all() -> None:
