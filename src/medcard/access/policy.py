@@ -123,7 +123,7 @@ def _staff(ctx: AccessContext, role: Role, resource_type: str, permission: str) 
             shared=not writing,
             related=relations.practitioner_patients(ctx.organizations, ctx.practitioner_id),
         )
-    if role == Role.ORG_ADMIN and resource_type == "ChargeItem" and permission in ("r", "s"):
+    if has(role, Permission.BILLING_READ) and resource_type == "ChargeItem" and permission in "rs":
         # issue 9: a polyclinic's administrator reads its own billing, no clinical content
         return Restriction(
             frozenset(), shared=False, entries=relations.billed_by(ctx.organizations)

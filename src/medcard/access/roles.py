@@ -30,6 +30,9 @@ class Permission(StrEnum):
     SHARED_WRITE = "shared:write"  # organisations, practitioners, locations
     RESULTS_DELIVER = "results:deliver"  # labs: results for referrals addressed to them
     CORRECTIONS_REVIEW = "corrections:review"
+    BILLING_READ = (
+        "billing:read"  # an organisation's own service lines (ChargeItem), no clinical content
+    )
     BREAK_GLASS = "breakglass:use"
     AUDIT_OWN = "audit:read:own"
     AUDIT_REPORT = "audit:report"
@@ -57,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEMOGRAPHICS_READ,
             Permission.DEMOGRAPHICS_WRITE,
             Permission.SHARED_WRITE,
+            Permission.BILLING_READ,
             Permission.AUDIT_OWN,
             Permission.AUDIT_REPORT,
         }

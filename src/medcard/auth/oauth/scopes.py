@@ -94,6 +94,8 @@ def ceiling(role: Role) -> Scopes:
     if has(role, Permission.CORRECTIONS_REVIEW):
         add(["*"], "rs")
         add(["Task"], "cud")
+    if has(role, Permission.BILLING_READ):
+        add(["ChargeItem"], "rs")
     return Scopes(_compact(cells))
 
 
