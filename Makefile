@@ -1,4 +1,4 @@
-.PHONY: help run test ci lint bench spec
+.PHONY: help run test ci lint bench spec reliability
 help:            ## list targets
 	@grep -E '^[a-z]+:.*##' Makefile | sed 's/:.*##/\t/'
 run:             ## set up and serve with demo data (README command 1)
@@ -13,3 +13,5 @@ bench:           ## benchmark on SQLite and PostgreSQL (see bench/README.md)
 	.venv/bin/python -m bench run
 spec:            ## rebuild src/medcard/fhir/spec from the R4 definitions (needs npm)
 	.venv/bin/python scripts/build_fhir_spec.py
+reliability:     ## long-form reliability battery (~50 min); writes RELIABILITY.md
+	./scripts/reliability.sh

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export PYTHONDONTWRITEBYTECODE=1
 
-echo "== ruff"; .venv/bin/ruff check src tests bench scripts
-.venv/bin/ruff format --check src tests bench scripts
+echo "== ruff"; .venv/bin/ruff check src tests bench scripts reliability
+.venv/bin/ruff format --check src tests bench scripts reliability
 echo "== mypy"; .venv/bin/mypy
+echo "== security: bandit, pip-audit"; ./scripts/security.sh
 echo "== migrations: schema matches the models"; $PY scripts/check_migrations.py
 
 PG_URL=${MEDCARD_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}

@@ -128,6 +128,13 @@ class AuditBuffer:
                 "organization": organization[:128],
             }
         )
+        entry = self.entries[-1]
+        for key, value in entry.items():
+            # Details quote what clients sent (a path, a type), and PostgreSQL text cannot
+            # hold NUL: one in a refused request's path made the audit write fail (500,
+            # found by the reliability fuzzer).
+            if isinstance(value, str) and "\x00" in value:
+                entry[key] = value.replace("\x00", "\ufffd")
 
     def compacted(self) -> list[dict[str, Any]]:
         """One entry per (interaction, patient, outcome) for writes: a transaction that

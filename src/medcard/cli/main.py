@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from medcard.cli import backup as backup_cli
 from medcard.cli.audit import app as audit_app
+from medcard.cli.billing import app as billing_app
 from medcard.cli.clients import app as clients_app
 from medcard.cli.users import users_app
 from medcard.config import Settings
@@ -24,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+app.add_typer(billing_app, name="billing")  # issue 9: OMS service lines
+backup_cli.register(app)  # medcard backup / medcard restore
 console = Console()
 
 

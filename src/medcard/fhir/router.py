@@ -145,9 +145,15 @@ class Router:
         if not req.body.strip():
             raise bad_request("The request has no body")
         try:
-            return orjson.loads(req.body)
+            body = orjson.loads(req.body)
         except orjson.JSONDecodeError as exc:
             raise bad_request(f"The body is not valid JSON: {exc}") from None
+        if _deeper_than(body, MAX_JSON_DEPTH):
+            # orjson reads up to 1,024 levels; the recursive walks after it (validation,
+            # references) would exhaust Python's stack first (a 500, found by the
+            # reliability battery).  Real resources nest a few dozen levels at most.
+            raise bad_request(f"The body nests deeper than {MAX_JSON_DEPTH} levels")
+        return body
 
     def _form(self, req: FhirRequest) -> list[tuple[str, str]]:
         ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
@@ -489,3 +495,20 @@ class Router:
                 f"Bundle.type must be batch or transaction, not '{kind}'", "Bundle.type"
             )
         return FhirResponse(200, result)
+
+
+MAX_JSON_DEPTH = 100
+
+
+def _deeper_than(node: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False

@@ -73,6 +73,13 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
                         (f"{rtype}.{where}",),
                     )
                 )
+        except KeyError as exc:
+            # fhir.resources looks nested resources (Bundle.entry.resource, contained) up
+            # by their resourceType and raises KeyError for an unknown one (found by the
+            # reliability fuzzer: a 500 instead of a 400).
+            raise bad_request(
+                f"{rtype} holds a resource of unknown type ({str(exc)[:80]})", rtype
+            ) from None
         seen = {i.expression for i in issues}
         issues += [i for i in _check_json_types(model, resource, rtype) if i.expression not in seen]
     issues = [*issues, *_check_bindings(rtype, resource)][:MAX_ISSUES]

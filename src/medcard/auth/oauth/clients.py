@@ -121,8 +121,8 @@ def _from_row(row: Any) -> OAuthClient:
 def get_client(
     engine: Engine, client_id: str, *, include_inactive: bool = False
 ) -> OAuthClient | None:
-    if not client_id or len(client_id) > 64:
-        return None
+    if not client_id or len(client_id) > 64 or "\x00" in client_id:
+        return None  # NUL: no such client, and PostgreSQL refuses it in a query (fuzzer)
     with engine.connect() as conn:
         row = conn.execute(
             select(oauth_clients).where(oauth_clients.c.client_id == client_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import math
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -21,7 +22,9 @@ _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
 def _us(dt: datetime) -> int:
-    return int((dt - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+    # floor division of timedeltas is exact; true division went through a float and
+    # lost microseconds beyond ~2255 and before ~1685 (low > high for such ranges)
+    return (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def date_range(text: str) -> tuple[int, int]:
@@ -39,36 +42,48 @@ def date_range(text: str) -> tuple[int, int]:
         sign = 1 if m["tz"][0] == "+" else -1
         hh, mm = int(m["tz"][1:3]), int(m["tz"][4:6])
         tz = timezone(timedelta(minutes=sign * (hh * 60 + mm)))
+    try:
+        start, end = _bounds(m, y, tz)
+    except OverflowError:
+        # The range ends after 9999-12-31, the last day Python's datetime (and FHIR's
+        # four-digit year) can name: it runs to that end (found by the reliability fuzzer).
+        start = _start_of(m, y, tz)
+        return _us(start), _us(datetime.max.replace(tzinfo=UTC))
+    return _us(start), _us(end) - 1
+
+
+def _start_of(m: re.Match[str], y: int, tz: timezone) -> datetime:
     if m["m"] is None:
-        start = datetime(y, 1, 1, tzinfo=tz)
-        end = datetime(y + 1, 1, 1, tzinfo=tz)
+        return datetime(y, 1, 1, tzinfo=tz)
+    if m["d"] is None:
+        return datetime(y, int(m["m"]), 1, tzinfo=tz)
+    if m["H"] is None:
+        return datetime(y, int(m["m"]), int(m["d"]), tzinfo=tz)
+    frac = m["f"] or ""
+    micro = int((frac + "000000")[:6]) if frac else 0
+    return datetime(
+        y, int(m["m"]), int(m["d"]), int(m["H"]), int(m["M"]), int(m["S"] or 0), micro, tzinfo=tz
+    )
+
+
+def _bounds(m: re.Match[str], y: int, tz: timezone) -> tuple[datetime, datetime]:
+    """Start, and the first instant after the range; OverflowError past year 9999."""
+    start = _start_of(m, y, tz)
+    if m["m"] is None:
+        end = start + timedelta(days=366 if calendar.isleap(y) else 365)
     elif m["d"] is None:
-        mo = int(m["m"])
-        start = datetime(y, mo, 1, tzinfo=tz)
-        end = start + timedelta(days=calendar.monthrange(y, mo)[1])
+        end = start + timedelta(days=calendar.monthrange(y, int(m["m"]))[1])
     elif m["H"] is None:
-        start = datetime(y, int(m["m"]), int(m["d"]), tzinfo=tz)
         end = start + timedelta(days=1)
     else:
         frac = m["f"] or ""
-        micro = int((frac + "000000")[:6]) if frac else 0
-        start = datetime(
-            y,
-            int(m["m"]),
-            int(m["d"]),
-            int(m["H"]),
-            int(m["M"]),
-            int(m["S"] or 0),
-            micro,
-            tzinfo=tz,
-        )
         if m["S"] is None:
             end = start + timedelta(minutes=1)
         elif frac:
             end = start + timedelta(microseconds=10 ** (6 - min(len(frac), 6)))
         else:
             end = start + timedelta(seconds=1)
-    return _us(start), _us(end) - 1
+    return start, end
 
 
 def fold(text: str) -> str:
@@ -81,6 +96,16 @@ def number_range(text: str) -> tuple[float, float, float]:
     """(value, low, high): the implicit range of a decimal given its precision (R4 3.1.1.4.2)."""
     if not _DECIMAL.match(text):  # float() would also take "nan", "inf" and "1_000"
         raise ValueError(f"not a FHIR decimal: {text!r}")
+    try:
+        found = _number_range(text)
+    except OverflowError:  # "1e400": beyond a double (found by the reliability fuzzer)
+        raise ValueError(f"out of range: {text!r}") from None
+    if not all(math.isfinite(x) for x in found):
+        raise ValueError(f"out of range: {text!r}")
+    return found
+
+
+def _number_range(text: str) -> tuple[float, float, float]:
     value = float(text)
     if "e" in text.lower():
         mantissa = text.lower().split("e")[0]
