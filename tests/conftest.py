@@ -65,12 +65,13 @@ def settings(data_dir: Path) -> Iterator[Settings]:
         )
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield Settings(data_dir=data_dir, database_url=f"{base}/{name}")
+        yield Settings(data_dir=data_dir, database_url=f"{base}/{name}", billing_sweep=False)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     else:
-        yield Settings(data_dir=data_dir)
+        # No periodic billing sweep: it would write into other tests' stores at random.
+        yield Settings(data_dir=data_dir, billing_sweep=False)
 
 
 @pytest.fixture(scope="session")

@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     jobs_mode: Literal["embedded", "external", "immediate"] = "embedded"
     jobs_workers: int = 2
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0 in production
+    billing_sweep: bool = True  # bill new entries every minute (medcard.billing.jobs)
     # Getting access to the card (medcard.onboarding): identity checks allowed per account
     # per 24 hours, and the promised delivery time of requested documents, in business
     # days (Saturdays and Sundays do not count).

@@ -33,4 +33,5 @@ def bill_recent(now: dt.datetime | None = None) -> generate.Outcome:
 
 @jobs.queue.periodic_task(crontab(minute="*"), name="billing_sweep")  # type: ignore[untyped-decorator]
 def billing_sweep() -> None:
-    bill_recent()
+    if jobs.runtime().settings.billing_sweep:
+        bill_recent()

@@ -119,6 +119,7 @@ class ApiCors:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
+    owns_engine = engine is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,7 +128,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             jobs.stop_embedded_consumer()
-            app.state.services.engine.dispose()
+            if owns_engine:  # an engine handed in (tests, the CLI) belongs to its owner
+                app.state.services.engine.dispose()
 
     app = FastAPI(
         title="medcard",
