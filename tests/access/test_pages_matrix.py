@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
 from medcard.audit.recorder import AuditBuffer
-from medcard.auth import accounts, passwords
+from medcard.auth import accounts
 from medcard.auth.oauth.clients import OAuthClient, create_client
 from medcard.auth.sessions import COOKIE_NAME, create_session
 from tests import factories
@@ -71,16 +70,6 @@ MATRIX = {
     for page in PAGES
     for state in STATES
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2id parameters: this matrix creates an account per cell."""
-    monkeypatch.setattr(
-        passwords,
-        "HASHER",
-        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
-    )
 
 
 @pytest.fixture

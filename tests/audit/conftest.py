@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select
 
@@ -16,7 +15,7 @@ from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
 from medcard.audit import recorder
 from medcard.audit.recorder import SUCCESS, AuditBuffer
-from medcard.auth import accounts, passwords
+from medcard.auth import accounts
 from medcard.auth.sessions import COOKIE_NAME, create_session
 from medcard.db.tables import audit_log
 
@@ -28,16 +27,6 @@ FHIR = "application/fhir+json"
 def _seal_every_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests check the chain right after each request: no sealing interval."""
     monkeypatch.setattr(recorder, "SEAL_MIN_INTERVAL_SECONDS", 0.0)
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2id parameters: these tests create many accounts."""
-    monkeypatch.setattr(
-        passwords,
-        "HASHER",
-        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
-    )
 
 
 @dataclass(frozen=True)

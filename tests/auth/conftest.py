@@ -7,28 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from medcard import clock
-from medcard.auth import accounts, mfa, passwords
+from medcard.auth import accounts, mfa
 from medcard.auth.accounts import Account, Role
 from medcard.db.tables import audit_log
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2id parameters: the suite hashes hundreds of times.  The production
-    parameters have their own tests (test_accounts.py)."""
-    monkeypatch.setattr(
-        passwords,
-        "HASHER",
-        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
-    )
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The shared world of the region tests."""
 
-from tests.regions.conftest import _fast_hashing, world
+from tests.regions.conftest import world
 
-__all__ = ["_fast_hashing", "world"]
+__all__ = ["world"]

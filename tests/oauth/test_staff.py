@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
@@ -18,7 +17,7 @@ from medcard.access import policy
 from medcard.access.context import AccessContext
 from medcard.access.roles import DEMOGRAPHIC_TYPES, Role
 from medcard.access.smart import PERMISSIONS, Scopes
-from medcard.auth import accounts, passwords
+from medcard.auth import accounts
 from medcard.auth.oauth import scopes as sc
 from medcard.auth.oauth.clients import ClientError, OAuthClient, create_client
 from medcard.auth.oauth.revocation import unverified_claims
@@ -47,15 +46,6 @@ from tests.oauth.conftest import (
 EHR_REDIRECT = "https://ehr.example/callback"
 EHR_SCOPE = "openid fhirUser launch/patient offline_access user/*.cruds patient/*.rs"
 STAFF = ("practitioner", "registrar", "org_admin", "reviewer", "region_admin")
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords,
-        "HASHER",
-        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
-    )
 
 
 def _post(client: TestClient, resource: dict[str, Any]) -> str:

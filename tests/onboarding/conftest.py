@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine
 
 from medcard import jobs
 from medcard.access.context import AccessContext
-from medcard.auth import accounts, passwords
+from medcard.auth import accounts
 from medcard.auth.accounts import Account, Role
 from medcard.config import Settings
 from medcard.demo.catalogs import DOCUMENT_CATEGORY_SYSTEM, V2_0074
@@ -34,15 +33,6 @@ TYPED: dict[str, str] = {
     "birth_date": "12.03.1984",
     "passport": "45 09 123456",
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords,
-        "HASHER",
-        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID),
-    )
 
 
 @pytest.fixture

@@ -37,4 +37,4 @@ def needs_private_postgres() -> None:
 
 
 # Browser-like clients and accounts from the sign-in tests (cheap password hashing too).
-from tests.auth.conftest import _fast_hashing, make_account, new_client, web  # noqa: E402, F401
+from tests.auth.conftest import make_account, new_client, web  # noqa: E402, F401

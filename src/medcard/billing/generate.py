@@ -399,16 +399,22 @@ def patients_changed_since(engine: Engine, since: dt.datetime) -> list[str]:
     repo = Repository(engine, system_repo("billing: changed entries"))
     pids: dict[str, None] = {}
     stamp = since.astimezone(dt.UTC).isoformat(timespec="seconds")
-    for rtype in sources.SOURCE_TYPES:
-        for m in search_all(repo, rtype, [("_lastUpdated", f"ge{stamp}")]):
-            if m.patient_id:
-                pids[m.patient_id] = None
+    try:
+        for rtype in sources.SOURCE_TYPES:
+            for m in search_all(repo, rtype, [("_lastUpdated", f"ge{stamp}")]):
+                if m.patient_id:
+                    pids[m.patient_id] = None
+    finally:
+        repo.close()  # the searches read cards: audited like any other read
     return list(pids)
 
 
 def all_patients(engine: Engine) -> list[str]:
     repo = Repository(engine, system_repo("billing: every card"))
-    return [m.id for m in search_all(repo, "Patient", [])]
+    try:
+        return [m.id for m in search_all(repo, "Patient", [])]
+    finally:
+        repo.close()
 
 
 def run(engine: Engine, pids: Iterable[str]) -> Outcome:

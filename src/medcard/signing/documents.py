@@ -242,6 +242,20 @@ def signatures_of(repo: Repository, patient_id: str) -> list[Stored]:
     return repo.search(req).matches
 
 
+def as_shown(resource: dict[str, Any], patient_id: str) -> Stored:
+    """The version of a resource as a page shows it (from its meta), for :func:`statuses`."""
+    version = str((resource.get("meta") or {}).get("versionId", "1"))
+    return Stored(
+        str(resource["resourceType"]),
+        str(resource["id"]),
+        int(version) if version.isdigit() else 1,
+        0,
+        orjson.dumps(resource),
+        False,
+        patient_id,
+    )
+
+
 def statuses(
     repo: Repository, keys: KeyStore, patient_id: str, entries: Iterable[Stored]
 ) -> dict[tuple[str, str], Verification]:

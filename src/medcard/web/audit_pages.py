@@ -328,7 +328,7 @@ def _outcome(code: str, t: Texts) -> str:
     return t(f"outcome_{code}") if t.known(f"outcome_{code}") else code
 
 
-def _views(
+def entry_views(
     rows: list[Row[Any]],
     directory: reports.Directory,
     t: Texts,
@@ -378,7 +378,7 @@ class Pager:
     older: str
 
 
-def _pager(request: Request, page_no: int, total: int) -> Pager:
+def page_links(request: Request, page_no: int, total: int) -> Pager:
     pages = max(1, -(-total // reports.PAGE_SIZE))
     params = dict(request.query_params)
     params.pop("lang", None)
@@ -407,7 +407,7 @@ def _record(engine: Engine, account: Account, interaction: str, patient: str, de
     buffer.flush_separately(engine)
 
 
-def _my_refs(account: Account) -> frozenset[str]:
+def own_refs(account: Account) -> frozenset[str]:
     return frozenset({account.actor, *([account.fhir_ref] if account.fhir_ref else [])})
 
 
@@ -439,7 +439,7 @@ def access_log(
         account.fhir_ref.split("/", 1)[1] if account.fhir_ref.startswith("Patient/") else ""
     )
     views: list[EntryView] = []
-    emergencies, pager = 0, _pager(request, 1, 0)
+    emergencies, pager = 0, page_links(request, 1, 0)
     if patient_id:
         mine = frozenset({patient_id})
         flt = reports.AuditFilter(patient_ids=mine, emergency_only=emergency)
@@ -450,8 +450,8 @@ def access_log(
         rows = reports.page(
             engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
         )
-        views = _views(rows, reports.Directory(engine), t, lang, me=_my_refs(account))
-        pager = _pager(request, page_no, total)
+        views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
+        pager = page_links(request, page_no, total)
     return page(
         request,
         "audit/access_log.html",
@@ -469,14 +469,18 @@ def my_access(request: Request, account: CurrentAccount, page_no: PageNo = 1) ->
     """What I opened: entries whose actor is me (my FHIR reference or my account)."""
     engine, lang = engine_of(request), lang_of(request)
     t = Texts(lang)
-    flt = reports.AuditFilter(actors=_my_refs(account))
+    flt = reports.AuditFilter(actors=own_refs(account))
     total = reports.count(engine, flt)
     rows = reports.page(
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
-    views = _views(rows, reports.Directory(engine), t, lang, me=_my_refs(account))
+    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
     return page(
-        request, "audit/my_access.html", t=t, entries=views, pager=_pager(request, page_no, total)
+        request,
+        "audit/my_access.html",
+        t=t,
+        entries=views,
+        pager=page_links(request, page_no, total),
     )
 
 
@@ -542,9 +546,9 @@ def _actors(engine: Engine, user: str) -> frozenset[str]:
         return frozenset()
     if "/" in user or user.startswith("system:"):
         found = accounts.get(engine, user.split("/", 1)[1]) if user.startswith("Account/") else None
-        return _my_refs(found) if found else frozenset({user})
+        return own_refs(found) if found else frozenset({user})
     found = accounts.get_by_login(engine, user)
-    return _my_refs(found) if found else frozenset({user})
+    return own_refs(found) if found else frozenset({user})
 
 
 def _report_filter(engine: Engine, account: Account, form: ReportForm) -> reports.AuditFilter:
@@ -580,7 +584,7 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
             form=form,
             bad_date=True,
             entries=[],
-            pager=_pager(request, 1, 0),
+            pager=page_links(request, 1, 0),
             scope_org="",
             query="",
         )
@@ -589,7 +593,7 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
     directory = reports.Directory(engine)
-    views = _views(rows, directory, t, lang, me=_my_refs(account))
+    views = entry_views(rows, directory, t, lang, me=own_refs(account))
     _record(engine, account, "audit-report", _patient_of(flt), f"report {form.describe()}")
     scope_org = ""
     if account.role is accounts.Role.ORG_ADMIN:
@@ -601,7 +605,7 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
         form=form,
         bad_date=False,
         entries=views,
-        pager=_pager(request, page_no, total),
+        pager=page_links(request, page_no, total),
         scope_org=scope_org,
         query=form.query(),
     )

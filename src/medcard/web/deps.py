@@ -34,7 +34,9 @@ from medcard.auth.sessions import (
     COOKIE_NAME,
     MICROS,
     SessionInfo,
+    create_session,
     destroy_by_hash,
+    destroy_session,
     load_session,
 )
 from medcard.config import Settings
@@ -255,3 +257,23 @@ def page_repository(request: Request, account: Account, purpose: str = "") -> It
         yield repo
     finally:
         repo.close()
+
+
+def fresh_session(request: Request, account: Account, *, mfa_ok: bool = False) -> str:
+    """A new session for a sign-in (password, registration or SSO); returns its cookie.
+
+    A new session id at every sign-in (session fixation): the browser's old session ends.
+    """
+    engine, settings = engine_of(request), settings_of(request)
+    old = request.cookies.get(COOKIE_NAME, "")
+    if old:
+        destroy_session(engine, old)
+    cookie, _ = create_session(
+        engine,
+        account.id,
+        mfa_ok=mfa_ok,
+        user_agent=user_agent(request),
+        ip=client_ip(request),
+        lifetime_seconds=settings.session_max_hours * 3600,
+    )
+    return cookie

@@ -25,7 +25,7 @@ from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
 from medcard.monitoring import hooks as monitoring_hooks
 from medcard.monitoring.charts import render
-from medcard.monitoring.csv_import import MAX_BYTES, CsvFormatError, import_csv
+from medcard.monitoring.csv_import import MAX_BYTES, MEASURES, CsvFormatError, import_csv
 from medcard.monitoring.diary import (
     alerts,
     flagged,
@@ -50,19 +50,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 CurrentAccount = Annotated[Account, Depends(current_account)]
 
 PERIODS = ("day", "week", "month")
-FORM_FIELDS = (
-    "systolic",
-    "diastolic",
-    "pulse",
-    "glucose",
-    "weight",
-    "height",
-    "temperature",
-    "spo2",
-    "steps",
-    "sleep",
-    "wellbeing",
-)
+FORM_FIELDS = MEASURES  # the form asks for what a home-monitor CSV may hold
 TARGET_METRICS = (
     "systolic",
     "diastolic",

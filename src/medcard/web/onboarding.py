@@ -32,7 +32,7 @@ from medcard.audit.recorder import DENIED, SUCCESS
 from medcard.auth import accounts
 from medcard.auth.accounts import Account, AccountError
 from medcard.auth.passwords import PasswordPolicyError
-from medcard.auth.sessions import COOKIE_NAME, create_session, destroy_session, set_session_cookie
+from medcard.auth.sessions import set_session_cookie
 from medcard.onboarding import consent as consents
 from medcard.onboarding import documents as docs
 from medcard.onboarding import is_sso
@@ -55,12 +55,12 @@ from medcard.web.deps import (
     client_ip,
     current_session,
     engine_of,
+    fresh_session,
     is_https,
     require_csrf,
     require_login_csrf,
     services,
     settings_of,
-    user_agent,
 )
 from medcard.web.regions import feature_off_page
 from medcard.web.render import (
@@ -140,17 +140,7 @@ def register_submit(
         return _register_page(request, error=key, login=login)
     ip = client_ip(request)
     accounts.audit(engine, account, [("register", SUCCESS, f"self-registration; ip {ip}")])
-    old = request.cookies.get(COOKIE_NAME, "")
-    if old:
-        destroy_session(engine, old)
-    cookie, _ = create_session(
-        engine,
-        account.id,
-        mfa_ok=False,
-        user_agent=user_agent(request),
-        ip=ip,
-        lifetime_seconds=settings.session_max_hours * 3600,
-    )
+    cookie = fresh_session(request, account)
     response = redirect("/access?notice=registered")
     set_session_cookie(response, cookie, settings, https=is_https(request))
     return response

@@ -20,11 +20,8 @@ from medcard.auth import accounts, mfa
 from medcard.auth.accounts import LoginAttempt
 from medcard.auth.passwords import PasswordPolicyError
 from medcard.auth.sessions import (
-    COOKIE_NAME,
     clear_session_cookie,
-    create_session,
     destroy_by_hash,
-    destroy_session,
     rotate_session,
     set_session_cookie,
 )
@@ -32,6 +29,7 @@ from medcard.web.deps import (
     SignedIn,
     client_ip,
     engine_of,
+    fresh_session,
     is_https,
     login_url,
     pending_session,
@@ -39,7 +37,6 @@ from medcard.web.deps import (
     require_login_csrf,
     safe_next,
     settings_of,
-    user_agent,
 )
 from medcard.web.render import (
     PageRoute,
@@ -118,18 +115,7 @@ def login_submit(
             )
         accounts.audit(engine, account if account is not None else "anonymous", events)
         return _login_page(request, next_path=next, failed=True)
-    # A new session id at every sign-in (session fixation); the old one ends.
-    old = request.cookies.get(COOKIE_NAME, "")
-    if old:
-        destroy_session(engine, old)
-    cookie, _ = create_session(
-        engine,
-        account.id,
-        mfa_ok=False,
-        user_agent=user_agent(request),
-        ip=ip,
-        lifetime_seconds=settings.session_max_hours * 3600,
-    )
+    cookie = fresh_session(request, account)
     nxt = safe_next(next)
     if account.needs_mfa:
         detail = "password accepted; second factor pending"

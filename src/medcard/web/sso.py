@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from medcard.audit.recorder import DENIED, FAILED, SUCCESS
-from medcard.auth.sessions import COOKIE_NAME, create_session, destroy_session, set_session_cookie
+from medcard.auth.sessions import set_session_cookie
 from medcard.auth.sso import (
     DENIALS,
     PROVIDER_FAILURES,
@@ -50,10 +50,10 @@ from medcard.regions.gate import PatientRegion
 from medcard.web.deps import (
     client_ip,
     engine_of,
+    fresh_session,
     is_https,
     services,
     settings_of,
-    user_agent,
 )
 from medcard.web.regions import feature_off_page
 from medcard.web.render import PageRoute, error_page, lang_of, page, redirect
@@ -229,14 +229,8 @@ def _sign_in(
             engine, region, DENIED, f"{exc.failure}: {exc.detail}; ip {ip}", actor=identity.login
         )
         return _to_result(request, Outcome(region, exc.failure, masked))
-    # A new session id at every sign-in (session fixation); the old one ends.
-    old = request.cookies.get(COOKIE_NAME, "")
-    if old:
-        destroy_session(engine, old)
     # The provider authenticated the person (its own second factor): no TOTP step here.
-    cookie, _ = create_session(
-        engine, account.id, mfa_ok=True, user_agent=user_agent(request), ip=ip
-    )
+    cookie = fresh_session(request, account, mfa_ok=True)
     record(
         engine,
         region,

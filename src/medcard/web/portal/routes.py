@@ -27,13 +27,13 @@ from medcard.access.roles import Role
 from medcard.audit import reports
 from medcard.auth.accounts import Account
 from medcard.fhir.outcomes import FhirError
-from medcard.fhir.store.repository import Repository, Stored
+from medcard.fhir.store.repository import Repository
 from medcard.onboarding import card_gate
 from medcard.records import Card, Entry
 from medcard.records.sections import SECTIONS, entered_in_error
 from medcard.regions.features import Feature
 from medcard.regions.gate import patient_region
-from medcard.web.audit_pages import Texts, _my_refs, _pager, _views
+from medcard.web.audit_pages import Texts, entry_views, own_refs, page_links
 from medcard.web.deps import current_account, engine_of, page_repository, settings_of
 from medcard.web.render import PageRoute, lang_of, page, redirect
 
@@ -311,7 +311,7 @@ def access_log(
     rows = reports.page(
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
-    views = _views(rows, reports.Directory(engine), t, lang, me=_my_refs(account))
+    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
     return _card_page(
         request,
         "portal/access_log.html",
@@ -320,7 +320,7 @@ def access_log(
         "access-log",
         t=t,
         entries=views,
-        pager=_pager(request, page_no, total),
+        pager=page_links(request, page_no, total),
         emergencies=emergencies,
         emergency_only=emergency,
     )
@@ -329,17 +329,7 @@ def access_log(
 def _signature(request: Request, account: Account, pid: str, found: Entry) -> signing.Verification:
     """The entry's signature, checked against the exact version shown (issue 5: status
     wherever a signed document is displayed)."""
-    meta = found.resource.get("meta") or {}
-    version = str(meta.get("versionId", "1"))
-    shown = Stored(
-        found.resource_type,
-        found.id,
-        int(version) if version.isdigit() else 1,
-        0,
-        orjson.dumps(found.resource),
-        False,
-        pid,
-    )
+    shown = signing.as_shown(found.resource, pid)
     keys = signing.KeyStore(engine_of(request), settings_of(request).data_dir)
     with page_repository(request, account, "signature check") as repo:
         found_status = signing.statuses(repo, keys, pid, [shown])

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -349,24 +348,9 @@ def _statuses(
     return {f"{t}/{i}": v for (t, i), v in found.items()}
 
 
-def _stored_of(repo: Repository, card: records.Card) -> list[Stored]:
+def _stored_of(card: records.Card) -> list[Stored]:
     """The current versions of the card's entries, for their signature status."""
-    out = []
-    for e in card.entries:
-        meta = e.resource.get("meta") or {}
-        version = str(meta.get("versionId", "1"))
-        out.append(
-            Stored(
-                e.resource_type,
-                e.id,
-                int(version) if version.isdigit() else 1,
-                0,
-                orjson.dumps(e.resource),
-                False,
-                card.patient_id,
-            )
-        )
-    return out
+    return [signing.as_shown(e.resource, card.patient_id) for e in card.entries]
 
 
 @router.get("/workspace/patients/{pid}")
@@ -376,7 +360,7 @@ def card_page(
     _need(account, CLINICIANS)
     with _repo(request, account, "treatment") as repo:
         card = records.load_card(repo, _pid(pid))
-        statuses = _statuses(request, repo, pid, _stored_of(repo, card))
+        statuses = _statuses(request, repo, pid, _stored_of(card))
     overview = card.overview()
     vitals = _last_vitals(card)
     pending_results = [
