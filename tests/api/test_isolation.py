@@ -369,7 +369,9 @@ def test_patient_cannot_create_in_another_compartment(
         json={**factories.observation(world["b"]["id"]), "id": "chosen-by-a"},
         headers=as_a,
     )
-    assert_outcome(r, 403)
+    # A compartment-limited caller never creates at a chosen id (issue 17): that
+    # would tell which ids are taken in records it cannot see.
+    assert_outcome(r, 404)
     assert _get(client, "/fhir/Observation", {}, _summary="count")["total"] == before
 
 
@@ -501,9 +503,9 @@ def test_user_read_scope_cannot_write(
     # A practitioner without a care relation to these patients sees none of them ...
     assert _get(client, "/fhir/Observation", reader, _summary="count")["total"] == 0
     assert client.get(f"/fhir/Patient/{world['b']['id']}", headers=reader).status_code == 404
-    # ... and a token without a role reaches nothing through user/ scopes.
+    # ... and a token naming a member of staff without their role is refused outright.
     roleless = {"Authorization": f"Bearer {token('user/*.rs', subject='Practitioner/1')}"}
-    assert_outcome(client.get("/fhir/Observation", headers=roleless), 403)
+    assert_outcome(client.get("/fhir/Observation", headers=roleless), 401)
     a = world["a"]
     assert_outcome(client.post("/fhir/Patient", json=factories.patient(), headers=reader), 403)
     assert_outcome(client.put(f"/fhir/Patient/{a['id']}", json=a, headers=reader), 403)

@@ -244,7 +244,19 @@ def test_next_is_followed_only_within_the_site(
 ) -> None:
     account = make_account()
     assert login(web, account.login, next="/me/password").headers["location"] == "/me/password"
-    for evil in ["//evil.example/", "https://evil.example/", "/\\evil.example"]:
+    assert login(web, account.login, next="/me?q=%D0%98").headers["location"] == "/me?q=%D0%98"
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        # issue 17: judged decoded, however often encoded; browsers drop tabs
+        "/%5Cevil.example",
+        "/%255Cevil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "/\t/evil.example",
+        "/%09/evil.example",
+    ]:
         assert login(web, account.login, next=evil).headers["location"] == "/me"
 
 

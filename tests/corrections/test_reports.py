@@ -374,3 +374,14 @@ def test_reports_filed_over_the_api_are_checked_and_cannot_be_forged(
     forged = {**body, "status": "completed"}
     assert client.put(f"/fhir/Task/{body['id']}", json=forged, headers=headers).status_code == 403
     assert client.post("/fhir/Task", json=task, headers=headers).status_code == 409
+    # Issue 14: deletes pass the same hooks as writes.  The patient entered the report
+    # (so the tag would let them delete it) and a system token may delete anything
+    # else, yet a routed report ends only through its review, its history kept.
+    for who in (headers, {}):
+        gone = client.delete(f"/fhir/Task/{body['id']}", headers=headers if who else {})
+        assert gone.status_code == 403, gone.text
+        assert "never deleted" in gone.json()["issue"][0]["diagnostics"]
+    kept = client.get(f"/fhir/Task/{body['id']}")
+    assert kept.status_code == 200
+    assert kept.json()["meta"]["versionId"] == body["meta"]["versionId"]
+    assert client.get(f"/fhir/Task/{body['id']}/_history").json()["total"] == 1

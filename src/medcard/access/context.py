@@ -36,5 +36,22 @@ class AccessContext:
         return cls(actor=actor, scopes=Scopes.parse("system/*.cruds"), purpose=purpose)
 
     @property
+    def acts_for_patient(self) -> bool:
+        """Whether the patient rules apply (compartment, what may be changed, the tag).
+
+        Decided from what the caller is (a Patient subject, or a patient context
+        without a staff role), never from an optional role claim alone: a token
+        without ``role`` acting as ``Patient/…`` is a patient (issue 17).
+        """
+        if self.role == Role.PATIENT:
+            return True
+        if self.role is None:
+            return self.actor.startswith("Patient/") or bool(self.patient_ids)
+        # Role.SYSTEM: tokens cannot combine it with a patient (auth.tokens refuses
+        # them); in code it marks a service acting on someone's behalf with system
+        # scopes, the person named as actor for the audit only.
+        return False
+
+    @property
     def practitioner_id(self) -> str:
         return self.actor.split("/", 1)[1] if self.actor.startswith("Practitioner/") else ""

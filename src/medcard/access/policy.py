@@ -8,7 +8,9 @@ nothing but what system/ scopes grant.
 
 What each role reaches (issue 3):
 - patients: their own compartment and their dependants'; they never change or delete
-  an entry somebody else made (checked by ``may_change`` on the stored version);
+  an entry somebody else made (checked by ``may_change`` on the stored version).  Who
+  is a patient is ``AccessContext.acts_for_patient``, the one rule ``restriction``,
+  ``may_change`` and ``stamp_author`` share (issue 17);
 - practitioners: patients related to them (``relations.practitioner_patients``) and
   patients opened through emergency access;
 - reviewers: only entries disputed in correction requests routed to their authority;
@@ -91,17 +93,17 @@ def restriction(ctx: AccessContext, resource_type: str, permission: str) -> Rest
         raise forbidden(
             f"The access token does not allow to {VERBS[permission]} {resource_type} (scope missing)"
         )
+    if ctx.acts_for_patient:
+        # Whatever else the token says (system/ scopes, no role): a caller acting for
+        # a patient reaches that patient's compartments and nothing more.
+        if "patient" not in levels or not ctx.patient_ids:
+            raise _refuse(resource_type, permission, "patients act through patient/ scopes")
+        return _patient(ctx, resource_type, permission)
     role = ctx.role
     if role is None or role == Role.SYSTEM:
         if "system" in levels:
             return Restriction(None)
-        if "patient" in levels and ctx.patient_ids:
-            return _patient(ctx, resource_type, permission)
         raise _refuse(resource_type, permission, "the token names no role")
-    if role == Role.PATIENT:
-        if "patient" not in levels or not ctx.patient_ids:
-            raise _refuse(resource_type, permission, "patients act through patient/ scopes")
-        return _patient(ctx, resource_type, permission)
     if "user" not in levels and "system" not in levels:
         raise _refuse(resource_type, permission, f"a {role} acts through user/ scopes")
     return _staff(ctx, role, resource_type, permission)
@@ -182,9 +184,7 @@ def stamp_author(ctx: AccessContext, resource: dict[str, Any]) -> dict[str, Any]
     """Tag what a patient writes as patient-entered; nobody else can set or forge the tag."""
     meta = dict(resource.get("meta") or {})
     tags = [t for t in meta.get("tag") or [] if t.get("system") != ENTERED_BY_SYSTEM]
-    if ctx.role == Role.PATIENT or (
-        ctx.role is None and ctx.patient_ids and ctx.actor.startswith("Patient/")
-    ):
+    if ctx.acts_for_patient:
         tags.append(
             {"system": ENTERED_BY_SYSTEM, "code": "patient", "display": "Внесено пациентом"}
         )
@@ -199,7 +199,7 @@ def stamp_author(ctx: AccessContext, resource: dict[str, Any]) -> dict[str, Any]
 
 def may_change(ctx: AccessContext, current: dict[str, Any]) -> bool:
     """A patient may change or delete only what a patient entered; staff per their role."""
-    if ctx.role == Role.PATIENT:
+    if ctx.acts_for_patient:
         return entered_by_patient(current)
     return True
 

@@ -102,9 +102,11 @@ class TokenIssuer:
                 raise TokenError(
                     f"The access token names an unknown role '{claims['role']}'"
                 ) from None
+        actor = str(claims["sub"])
+        refuse_contradictions(actor, role, bool(patients))
         orgs = claims.get("orgs") or []
         return AccessContext(
-            actor=str(claims["sub"]),
+            actor=actor,
             scopes=Scopes.parse(str(claims.get("scope", ""))),
             client_id=str(claims.get("client_id", "")),
             patient_ids=frozenset(patients),
@@ -112,6 +114,25 @@ class TokenIssuer:
             organizations=frozenset(str(o) for o in orgs if isinstance(o, str)),
             account_id=str(claims.get("account", "")),
         )
+
+
+# Subjects that can only be one kind of caller.  A staff member's token names their
+# Practitioner (or their account); a patient's names their Patient.
+_STAFF_ONLY = ("Practitioner/", "PractitionerRole/", "Organization/")
+_NOT_A_PATIENT = ("Practitioner/", "PractitionerRole/", "Organization/", "Client/", "system:")
+
+
+def refuse_contradictions(actor: str, role: Role | None, for_patient: bool = False) -> None:
+    """A token whose claims disagree about who the caller is is no proof of anyone
+    (issue 17): a role claim may narrow what the subject allows, never change it."""
+    if role == Role.SYSTEM and for_patient:
+        raise TokenError("The access token's role is 'system' but it carries a patient context")
+    if actor.startswith("Patient/") and role not in (None, Role.PATIENT):
+        raise TokenError(f"The access token's subject is a patient but its role is '{role}'")
+    if role == Role.PATIENT and actor.startswith(_NOT_A_PATIENT):
+        raise TokenError("The access token's role is 'patient' but its subject is not a patient")
+    if role in (None, Role.SYSTEM) and actor.startswith(_STAFF_ONLY):
+        raise TokenError("The access token's subject is a member of staff but it names no role")
 
 
 def _reason(exc: Exception) -> str:

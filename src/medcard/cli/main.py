@@ -116,9 +116,19 @@ def worker(
 @app.command()
 def token(
     scope: Annotated[
-        str, typer.Option(help='SMART scopes, e.g. "system/*.*" or "patient/*.rs"')
-    ] = "system/*.*",
-    patient: Annotated[str | None, typer.Option(help="Limit to this patient's compartment")] = None,
+        str | None,
+        typer.Option(
+            help='SMART scopes; default "system/*.*", with --patient "patient/*.rs", '
+            'with a role "user/*.cruds"'
+        ),
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            help="Act for this patient: their compartment and the patient rules "
+            "(never changes or deletes what a clinician entered)"
+        ),
+    ] = None,
     practitioner: Annotated[
         str | None, typer.Option(help="Act as this Practitioner id (role practitioner)")
     ] = None,
@@ -138,34 +148,57 @@ def token(
 ) -> None:
     """Mint a bearer token signed by this server's key.
 
-    A practitioner token carries the organisations of their active PractitionerRoles, so
+    Which rules the token gets follows from who it acts for (README, "Tokens"): with
+    --patient the patient's (their compartment; entries a clinician made are read-only);
+    with a role that role's; otherwise a system token that reaches everything.  A
+    practitioner token carries the organisations of their active PractitionerRoles, so
     it reaches exactly the patients those organisations care for.
     """
     from medcard.access.roles import Role
+    from medcard.access.smart import Scopes
     from medcard.access.subjects import token_claims
-    from medcard.auth.tokens import TokenIssuer, load_or_create_key
+    from medcard.auth.tokens import (
+        TokenError,
+        TokenIssuer,
+        load_or_create_key,
+        refuse_contradictions,
+    )
     from medcard.db.engine import make_engine
 
     settings = _settings()
     issuer = TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer)
-    sub = subject or (
-        f"Practitioner/{practitioner}"
-        if practitioner
-        else f"Patient/{patient}"
-        if patient
-        else "system:cli"
-    )
-    extra = {}
     chosen = role or ("practitioner" if practitioner else None)
+    parsed: Role | None = None
     if chosen:
         try:
             parsed = Role(chosen)
         except ValueError:
             raise typer.BadParameter(f"unknown role {chosen}") from None
+    sub = subject or (
+        f"Practitioner/{practitioner}"
+        if practitioner
+        else f"Patient/{patient}"
+        if patient and parsed in (None, Role.PATIENT)
+        else "system:cli"
+    )
+    try:
+        refuse_contradictions(sub, parsed)
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--subject/--role") from None
+    for_patient = patient is not None and parsed in (None, Role.SYSTEM, Role.PATIENT)
+    if scope is None:
+        scope = "patient/*.rs" if for_patient else "user/*.cruds" if parsed else "system/*.*"
+    if for_patient and any(s.level == "system" for s in Scopes.parse(scope).scopes):
+        raise typer.BadParameter(
+            "a token that acts for a patient gets the patient rules, which system/ scopes "
+            'do not widen: use patient/ scopes (e.g. "patient/*.rs"), or drop --patient '
+            "for a system token",
+            param_hint="--scope",
+        )
+    extra = {}
+    if parsed:
         org_ref = f"Organization/{organization}" if organization else ""
         extra = token_claims(make_engine(settings), parsed, sub, org_ref)
-        if scope == "system/*.*":
-            scope = "user/*.cruds"
     print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime, extra=extra))
 
 

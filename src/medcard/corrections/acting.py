@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from sqlalchemy import Engine
 
 from medcard.access.context import AccessContext
+from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.store.repository import Repository
@@ -46,6 +47,7 @@ def service_context(ctx: AccessContext, purpose: str) -> AccessContext:
     return AccessContext(
         actor=ctx.actor,
         scopes=Scopes.parse("system/*.cruds"),
+        role=Role.SYSTEM,  # a service on the person's behalf, not the person's rules
         client_id=ctx.client_id,
         purpose=purpose,
         request_id=ctx.request_id,

@@ -155,6 +155,15 @@ def guard(event: hooks.WriteEvent) -> None:
     res = event.resource
     if not is_correction(res):
         return
+    if event.interaction == "delete":
+        # Issue 14: a report, once made, is routed to its authority; it ends through
+        # the review (decision or escalation), and its history stays with the card.
+        raise ReportError(
+            403,
+            "corr_err_delete",
+            "A correction report is never deleted: it is answered through its review, "
+            "and its history is kept",
+        )
     if event.interaction == "update":
         if not in_service():
             raise ReportError(

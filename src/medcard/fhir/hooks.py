@@ -1,4 +1,4 @@
-"""Pre-write hooks: domain rules the store applies to every create and update.
+"""Pre-write hooks: domain rules the store applies to every create, update and delete.
 
 The FHIR core knows nothing of regions or the well-being diary, yet their rules must
 hold on every path that writes (API, transactions, pages, CLI).  Domain packages
@@ -23,9 +23,9 @@ from medcard.access.context import AccessContext
 class WriteEvent:
     engine: Engine
     ctx: AccessContext
-    resource: dict[str, Any]  # as it will be stored (meta.tag stamped)
+    resource: dict[str, Any]  # as it will be stored (meta.tag stamped); on delete, as stored
     patient_id: str  # compartment, "" outside every patient compartment
-    interaction: str  # "create" | "update"
+    interaction: str  # "create" | "update" | "delete"
 
 
 WriteHook = Callable[[WriteEvent], None]

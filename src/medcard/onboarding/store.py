@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from medcard.access.context import AccessContext
+from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.auth.accounts import Account
 from medcard.demo.catalogs import MEDCARD_FHIR_BASE
@@ -43,6 +44,7 @@ def context_for(account: Account, purpose: str = PURPOSE) -> AccessContext:
     return AccessContext(
         actor=account.actor,
         scopes=Scopes.parse("system/*.cruds"),
+        role=Role.SYSTEM,  # a service on the person's behalf, not the person's rules
         client_id="web",
         purpose=purpose,
         organizations=orgs,

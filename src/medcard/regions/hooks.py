@@ -23,6 +23,8 @@ def check_region_feature(event: hooks.WriteEvent) -> None:
     feature = FEATURE_OF_TYPE.get(event.resource.get("resourceType", ""))
     if feature is None or not event.patient_id or not entered_by_patient(event.resource):
         return
+    if event.interaction == "delete":
+        return  # a person may always remove what they entered, feature on or off
     require_feature(event.engine, event.patient_id, feature)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -110,10 +110,19 @@ def idle_limit_seconds(settings: Settings, account: Account) -> int:
 
 
 def safe_next(path: str | None) -> str:
-    """Only local paths: a ``next`` parameter must not become an open redirect."""
-    if not path or not path.startswith("/") or path.startswith(("//", "/\\")):
+    """Only local paths: a ``next`` parameter must not become an open redirect.
+
+    Judged on the decoded text (``/%5Cevil.example`` is ``/\\evil.example``, which
+    browsers read as another host): a single ``/`` first, no ``//`` or ``/\\``, no
+    backslash or control character anywhere (browsers drop tabs), however often encoded."""
+    if not path:
         return ""
-    if any(c in path for c in "\r\n\\"):
+    decoded, previous = path, ""
+    while decoded != previous:  # %255C -> %5C -> \\
+        previous, decoded = decoded, unquote(decoded)
+    if not decoded.startswith("/") or decoded.startswith(("//", "/\\")):
+        return ""
+    if any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in decoded):
         return ""
     return path
 

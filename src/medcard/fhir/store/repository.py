@@ -248,6 +248,12 @@ class Repository:
         self.audit.add(interaction, resource_type, rid, outcome=DENIED, detail="compartment")
         return not_found(f"{resource_type}/{rid} is not known")
 
+    def _unknown_for_update(self, rtype: str, rid: str, why: str) -> FhirError:
+        """The one answer to a PUT on an id a compartment-limited caller cannot see,
+        whether it is missing or in another record."""
+        self.audit.add("update", rtype, rid, outcome=DENIED, detail=why)
+        return not_found(f"{rtype}/{rid} is not known (new resources are created with POST)")
+
     # -- reads --------------------------------------------------------------------
 
     def _current(
@@ -720,17 +726,27 @@ class Repository:
                 f"The id in the body ('{body_id}') differs from the URL ('{rid}')", f"{rtype}.id"
             )
         warnings = validate(resource) if validated is None else validated
+        # Scope first: the refusal must not depend on whether the id exists.
+        allowed = self._restriction(rtype, "u")
         conn = self._writer()
         self._flush()
         current = self._for_write(conn, rtype, rid)
         if current is None:
             if if_match is not None:
                 raise precondition_failed(f"{rtype}/{rid} does not exist (If-Match given)")
-            self._restriction(rtype, "c")
+            if not self._restriction(rtype, "c").unrestricted:
+                # Creating at a chosen id would tell a compartment-limited caller which
+                # ids are taken in records they cannot see (issue 17).
+                raise self._unknown_for_update(rtype, rid, "update-as-create")
             return WriteResult(self._insert(resource, rid, 1, "PUT"), 201, warnings)
-        allowed = self._restriction(rtype, "u")
         if not self._visible(allowed, rtype, rid, current.patient_id):
-            raise self._forbidden_write(rtype, rid, "update")
+            if self._readable(rtype, rid, current.patient_id):
+                raise self._forbidden_write(rtype, rid, "update")
+            # Hidden answers as missing would, so no id can be probed (issue 17).
+            if if_match is not None:
+                self.audit.add("update", rtype, rid, outcome=DENIED, detail="compartment")
+                raise precondition_failed(f"{rtype}/{rid} does not exist (If-Match given)")
+            raise self._unknown_for_update(rtype, rid, "compartment")
         expected = _version_from_etag(if_match) if if_match is not None else current.version_id
         if if_match is not None and expected != current.version_id:
             raise precondition_failed(
@@ -782,6 +798,7 @@ class Repository:
                 rtype, rid, "delete", "a patient cannot delete what a clinician entered"
             )
         self._refuse_signed(conn, current, "delete")
+        self._before_write(current.json(), current.patient_id, "delete")
         stub = {"resourceType": rtype, "id": rid}
         return self._write_version(stub, current, "DELETE", deleted=True)
 

@@ -148,6 +148,7 @@ RU: dict[str, str] = {
     "corr_err_move_target": "Пациент с таким СНИЛС не найден (или это тот же пациент).",
     "corr_err_not_escalable": "Направить в другую организацию можно обращение, в котором отказано или по которому истёк срок ответа.",
     "corr_err_forbidden": "Это действие вам недоступно.",
+    "corr_err_delete": "Обращение нельзя удалить: оно рассматривается до решения, а его история сохраняется.",
 }
 
 EN: dict[str, str] = {
@@ -296,4 +297,5 @@ EN: dict[str, str] = {
     "corr_err_move_target": "No patient has this SNILS (or it is the same patient).",
     "corr_err_not_escalable": "Only a rejected or overdue report can be sent to another organisation.",
     "corr_err_forbidden": "This action is not available to you.",
+    "corr_err_delete": "A report cannot be deleted: it is reviewed to a decision and its history is kept.",
 }
