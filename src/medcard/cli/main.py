@@ -198,7 +198,11 @@ def token(
     extra = {}
     if parsed:
         org_ref = f"Organization/{organization}" if organization else ""
-        extra = token_claims(make_engine(settings), parsed, sub, org_ref)
+        engine = make_engine(settings)
+        try:
+            extra = token_claims(engine, parsed, sub, org_ref)
+        finally:
+            engine.dispose()
     print(issuer.mint(sub, scope, patient=patient, lifetime=lifetime, extra=extra))
 
 
