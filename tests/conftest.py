@@ -65,13 +65,19 @@ def settings(data_dir: Path) -> Iterator[Settings]:
         )
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield Settings(data_dir=data_dir, database_url=f"{base}/{name}", billing_sweep=False)
+        yield Settings(
+            data_dir=data_dir,
+            database_url=f"{base}/{name}",
+            billing_sweep=False,
+            rate_limits=False,
+        )
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     else:
         # No periodic billing sweep: it would write into other tests' stores at random.
-        yield Settings(data_dir=data_dir, billing_sweep=False)
+        # Nor rate limits: the suite signs in far faster than a person (tested on their own).
+        yield Settings(data_dir=data_dir, billing_sweep=False, rate_limits=False)
 
 
 @pytest.fixture(scope="session")

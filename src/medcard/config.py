@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     jobs_workers: int = 2
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0 in production
     billing_sweep: bool = True  # bill new entries every minute (medcard.billing.jobs)
+    # Sign-in, registration, /verify and the token endpoint are rate-limited per source
+    # address and account in the shared store (auth.ratelimit); the suite turns it off
+    # except where it is tested.
+    rate_limits: bool = True
     # Getting access to the card (medcard.onboarding): identity checks allowed per account
     # per 24 hours, and the promised delivery time of requested documents, in business
     # days (Saturdays and Sundays do not count).

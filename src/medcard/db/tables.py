@@ -334,3 +334,15 @@ region_changes = Table(
     Column("after", Text, nullable=False),
     Index("ix_region_changes_region", "region", "changed"),
 )
+
+# -- rate limits (issue 14): fixed-window counters every worker shares (Redis when set) ---
+
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "login-ip:203.0.113.7"
+    Column("window", BigInteger, primary_key=True),  # window start, seconds since the epoch
+    Column("hits", Integer, nullable=False),
+    Column("expires", BigInteger, nullable=False),  # seconds; rows past it are swept
+    Index("ix_rate_counters_expires", "expires"),
+)

@@ -28,6 +28,7 @@ from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients
 from medcard.audit.recorder import DENIED, AuditBuffer
 from medcard.auth.oauth.revocation import is_revoked, jti_of
+from medcard.auth.ratelimit import Limiter, fold_refusal
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
@@ -50,6 +51,7 @@ class Services:
     engine: Engine
     issuer: TokenIssuer
     router: Router
+    limiter: Limiter
 
 
 def fhir_response(resp: FhirResponse) -> Response:
@@ -146,6 +148,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine=eng,
         issuer=TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer),
         router=Router(settings.default_page_size, settings.max_page_size),
+        limiter=Limiter(eng, settings.redis_url, enabled=settings.rate_limits),
     )
     app.state.services = services
     if settings.cors_origins:  # CORS for browser apps (see ApiCors); none when unset
@@ -240,7 +243,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             body=body,
             base_url=_base_url(request, settings),
         )
-        resp = await run_in_threadpool(_serve, services, req)
+        source = request.client.host if request.client else ""
+        resp = await run_in_threadpool(_serve, services, req, source)
         return fhir_response(resp)
 
     return app
@@ -252,22 +256,22 @@ def _base_url(request: Request, settings: Settings) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def _serve(services: Services, req: FhirRequest) -> FhirResponse:
+def _serve(services: Services, req: FhirRequest, source: str = "") -> FhirResponse:
     if req.path.strip("/") == "metadata" and req.method == "GET":
         return services.router.handle(req, _anonymous_repo(services))
     auth = req.header("authorization") or ""
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _refuse(
-            services, req, "A bearer access token is required (Authorization: Bearer ...)"
+            services, req, "A bearer access token is required (Authorization: Bearer ...)", source
         )
     try:
         ctx = services.issuer.context(token.strip())
     except TokenError as exc:
-        return _refuse(services, req, str(exc), token.strip())
+        return _refuse(services, req, str(exc), source, token.strip())
     # OAuth: a revoked access token stops working here (cached up to 5 s per process).
     if is_revoked(services.engine, jti_of(token.strip())):
-        return _refuse(services, req, "The access token has been revoked")
+        return _refuse(services, req, "The access token has been revoked", source)
     if ctx.role == Role.PRACTITIONER:
         # Emergency grants are short-lived and revocable: read them per request.
         ctx = replace(ctx, emergency_patients=active_emergency_patients(services.engine, ctx.actor))
@@ -282,16 +286,24 @@ def _serve(services: Services, req: FhirRequest) -> FhirResponse:
             raise
 
 
-def _refuse(services: Services, req: FhirRequest, reason: str, token: str = "") -> FhirResponse:
+def _refuse(
+    services: Services, req: FhirRequest, reason: str, source: str, token: str = ""
+) -> FhirResponse:
     """A 401, audited (issue 3): one ``login`` entry, outcome 4, actor anonymous (a token
     that failed is no proof of who sent it).  The detail names the reason and the type
-    asked for, never the token nor an id from the path."""
+    asked for, never the token nor an id from the path.  A flood from one source is
+    folded into counts (issue 14: ``auth.ratelimit.fold_refusal``)."""
     where = req.path.strip("/").split("/", 1)[0][:64] or "(base)"
     shown = reason
     if token and any(len(part) >= 8 and part in reason for part in [token, *token.split(".")]):
         shown = "The access token is not valid"  # the parser's message quoted the token
+    folding = fold_refusal(services.limiter, source or "unknown")
     buffer = AuditBuffer(AccessContext("anonymous", Scopes.parse("")))
-    buffer.add("login", outcome=DENIED, detail=f"FHIR API {req.method} {where}: {shown}"[:500])
+    if folding.write_this:
+        detail = f"FHIR API {req.method} {where}: {shown}; from {source or 'unknown'}"
+        buffer.add("login", outcome=DENIED, detail=detail[:500])
+    if folding.note:
+        buffer.add("login", outcome=DENIED, detail=f"FHIR API: {folding.note}"[:500])
     buffer.flush_separately(services.engine)
     err = unauthorized(shown)
     return FhirResponse(err.status, err.as_outcome(), err.headers)

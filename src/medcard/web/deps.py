@@ -28,7 +28,7 @@ from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients, token_claims
 from medcard.audit.recorder import SUCCESS
-from medcard.auth import accounts, csrf
+from medcard.auth import accounts, csrf, ratelimit
 from medcard.auth.accounts import Account
 from medcard.auth.sessions import (
     COOKIE_NAME,
@@ -98,6 +98,34 @@ def is_https(request: Request) -> bool:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+def over_limit(request: Request, *checks: tuple[ratelimit.Rule, str]) -> ratelimit.Hit | None:
+    """Count this request against each (rule, who); the first limit it exceeds, if any.
+
+    The first hit over a limit in its window is audited once ("rate limit ... exceeded"),
+    not every refused one after it (issue 14 item 5)."""
+    limiter = services(request).limiter
+    for rule, who in checks:
+        if not who:
+            continue
+        hit = limiter.hit(rule, who)
+        if hit.allowed:
+            continue
+        if hit.count == rule.limit + 1:
+            accounts.audit(
+                engine_of(request),
+                "anonymous",
+                [
+                    (
+                        "rate-limit",
+                        "4",
+                        f"{rule.name} exceeded by {who}: {rule.limit} per {rule.window_s} s",
+                    )
+                ],
+            )
+        return hit
+    return None
 
 
 def user_agent(request: Request) -> str:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from medcard.auth import ratelimit
 from medcard.auth.accounts import Account
 from medcard.extracts import services, verification
 from medcard.extracts.model import ExtractInfo
@@ -24,9 +25,11 @@ from medcard.records import SECTION_BY_KEY, SECTIONS, ru_date
 from medcard.regions.features import Feature
 from medcard.regions.gate import patient_region
 from medcard.web.deps import (
+    client_ip,
     current_account,
     current_session,
     engine_of,
+    over_limit,
     page_repository,
     require_csrf,
     require_login_csrf,
@@ -44,6 +47,7 @@ from medcard.web.render import (
     presession_token,
     redirect,
     set_presession_cookie,
+    too_many,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -229,15 +233,25 @@ def _check(request: Request, code: str, data: bytes | None = None) -> verificati
     return services.check(engine_of(request), app_services(request).issuer.key, code, data)
 
 
+def _limited(request: Request) -> HTMLResponse | None:
+    """Checking codes is rate-limited per address: codes must not be guessable by volume."""
+    hit = over_limit(request, (ratelimit.VERIFY_IP, client_ip(request)))
+    return too_many(request, hit.retry_after) if hit is not None else None
+
+
 @router.get("/verify")
 def verify_form(request: Request, code: str = "") -> HTMLResponse:
     if not code.strip():
         return _verify_page(request)
+    if (refused := _limited(request)) is not None:
+        return refused
     return _verify_page(request, _check(request, code[:64]), code=code[:64])
 
 
 @router.get("/verify/{code}")
 def verify_code(request: Request, code: str) -> HTMLResponse:
+    if (refused := _limited(request)) is not None:
+        return refused
     return _verify_page(request, _check(request, code[:64]), code=code[:64])
 
 
@@ -245,6 +259,8 @@ def verify_code(request: Request, code: str) -> HTMLResponse:
 async def verify_file(
     request: Request, file: Annotated[UploadFile | None, File()] = None
 ) -> HTMLResponse:
+    if (refused := await run_in_threadpool(_limited, request)) is not None:
+        return refused
     if file is None or not file.filename:
         return _verify_page(request, error="verify_file_missing", status_code=400)
     data = await file.read(MAX_UPLOAD + 1)

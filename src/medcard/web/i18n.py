@@ -118,6 +118,8 @@ _CORE: Final[Mapping[str, Mapping[str, str]]] = {
         "forbidden_body": "Это действие вам недоступно.",
         "not_found_title": "Страница не найдена",
         "not_found_body": "Такой страницы нет.",
+        "too_many_title": "Слишком много попыток",
+        "too_many_body": "С этого адреса или для этой учётной записи было слишком много попыток за минуту. Подождите минуту и попробуйте снова.",
         "to_start": "На главную",
     },
     "en": {
@@ -213,6 +215,8 @@ _CORE: Final[Mapping[str, Mapping[str, str]]] = {
         "forbidden_body": "This action is not available to you.",
         "not_found_title": "Page not found",
         "not_found_body": "There is no such page.",
+        "too_many_title": "Too many attempts",
+        "too_many_body": "Too many attempts from this address or for this account in the last minute. Wait a minute and try again.",
         "to_start": "Home",
     },
 }

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from medcard.auth import ratelimit
 from medcard.auth.oauth import consent as wording
 from medcard.auth.oauth.discovery import smart_configuration
 from medcard.auth.oauth.server import (
@@ -32,7 +33,14 @@ from medcard.auth.oauth.server import (
 )
 from medcard.auth.oauth.store import ResourceOwner
 from medcard.web import i18n
-from medcard.web.deps import SignedIn, current_session, require_csrf, services
+from medcard.web.deps import (
+    SignedIn,
+    client_ip,
+    current_session,
+    over_limit,
+    require_csrf,
+    services,
+)
 from medcard.web.render import PageRoute, lang_of, page
 
 pages = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -288,6 +296,15 @@ async def _call(request: Request, name: str) -> Response:
 
 @api.post("/oauth/token")
 async def token(request: Request) -> Response:
+    from fastapi.concurrency import run_in_threadpool
+
+    hit = await run_in_threadpool(over_limit, request, (ratelimit.TOKEN_IP, client_ip(request)))
+    if hit is not None:
+        refused = _oauth_error(
+            "invalid_request", f"Too many token requests; retry in {hit.retry_after} s", 429
+        )
+        refused.headers["Retry-After"] = str(hit.retry_after)
+        return refused
     return await _call(request, "token")
 
 

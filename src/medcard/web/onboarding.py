@@ -29,7 +29,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from medcard.access.roles import Role
 from medcard.audit.recorder import DENIED, SUCCESS
-from medcard.auth import accounts
+from medcard.auth import accounts, ratelimit
 from medcard.auth.accounts import Account, AccountError
 from medcard.auth.passwords import PasswordPolicyError
 from medcard.auth.sessions import set_session_cookie
@@ -57,6 +57,7 @@ from medcard.web.deps import (
     engine_of,
     fresh_session,
     is_https,
+    over_limit,
     require_csrf,
     require_login_csrf,
     services,
@@ -70,6 +71,7 @@ from medcard.web.render import (
     presession_token,
     redirect,
     set_presession_cookie,
+    too_many,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -129,6 +131,9 @@ def register_submit(
     request: Request, login: FormText = "", password: FormText = "", password2: FormText = ""
 ) -> Response:
     engine, settings = engine_of(request), settings_of(request)
+    limited = over_limit(request, (ratelimit.REGISTER_IP, client_ip(request)))
+    if limited is not None:
+        return too_many(request, limited.retry_after)
     if password != password2:
         return _register_page(request, error="ob_err_password_mismatch", login=login)
     try:

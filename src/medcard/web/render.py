@@ -84,6 +84,13 @@ def error_page(request: Request, status_code: int, key: str) -> HTMLResponse:
     return page(request, "error.html", status_code, error_key=key)
 
 
+def too_many(request: Request, retry_after: int) -> HTMLResponse:
+    """429 for a rate-limited form (auth.ratelimit), saying when to try again."""
+    response = error_page(request, 429, "too_many")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def redirect(url: str) -> RedirectResponse:
     """303 See Other: after a POST the browser follows with a GET."""
     return RedirectResponse(url, status_code=303)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 
 from medcard import clock
 from medcard.audit.recorder import DENIED, SUCCESS
-from medcard.auth import accounts, mfa
+from medcard.auth import accounts, mfa, ratelimit
 from medcard.auth.accounts import LoginAttempt
 from medcard.auth.passwords import PasswordPolicyError
 from medcard.auth.sessions import (
@@ -32,6 +32,7 @@ from medcard.web.deps import (
     fresh_session,
     is_https,
     login_url,
+    over_limit,
     pending_session,
     require_csrf,
     require_login_csrf,
@@ -44,6 +45,7 @@ from medcard.web.render import (
     presession_token,
     redirect,
     set_presession_cookie,
+    too_many,
 )
 
 log = logging.getLogger("medcard.auth")
@@ -104,9 +106,16 @@ def login_submit(
     request: Request, login: FormText = "", password: FormText = "", next: FormText = ""
 ) -> Response:
     engine, settings = engine_of(request), settings_of(request)
+    ip = client_ip(request)
+    limited = over_limit(
+        request,
+        (ratelimit.LOGIN_IP, ip),
+        (ratelimit.LOGIN_ACCOUNT, accounts.login_fingerprint(login) if login else ""),
+    )
+    if limited is not None:
+        return too_many(request, limited.retry_after)
     attempt = accounts.authenticate(engine, login, password)
     account = attempt.account
-    ip = client_ip(request)
     if not attempt.ok or account is None:
         events = [("login", DENIED, f"{_failure_detail(attempt, login)}; ip {ip}")]
         if attempt.locked_for:
@@ -161,6 +170,9 @@ def mfa_submit(
 ) -> Response:
     engine = engine_of(request)
     account = signed.account
+    limited = over_limit(request, (ratelimit.MFA_IP, client_ip(request)))
+    if limited is not None:
+        return too_many(request, limited.retry_after)
     if signed.session.mfa_ok or not account.totp_enabled:
         return mfa_form(request, signed, next)
     if account.locked_until > clock.now_micros():
@@ -263,6 +275,9 @@ def reset_request_form(request: Request) -> Response:
 def reset_request_submit(request: Request, login: FormText = "") -> Response:
     """Create a link if the account exists; the page reads the same whether it does or not."""
     engine, settings = engine_of(request), settings_of(request)
+    limited = over_limit(request, (ratelimit.RESET_IP, client_ip(request)))
+    if limited is not None:
+        return too_many(request, limited.retry_after)
     account = accounts.get_by_login(engine, login)
     link = ""
     if account is not None and account.active:
@@ -307,6 +322,9 @@ def reset_submit(
     request: Request, token: str, new_password: FormText = "", new_password2: FormText = ""
 ) -> Response:
     engine = engine_of(request)
+    limited = over_limit(request, (ratelimit.RESET_IP, client_ip(request)))
+    if limited is not None:
+        return too_many(request, limited.retry_after)
     target = accounts.reset_target(engine, token)
     if target is None:
         accounts.audit(
