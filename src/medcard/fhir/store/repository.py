@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from medcard.access.relations import referral_addressed_to
 from medcard.access.roles import Role
 from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
 from medcard.clock import format_instant, now_micros
+from medcard.db import statistics
 from medcard.db.tables import INDEX_TABLES, resource_versions, resources, sp_reference, sp_token
 from medcard.fhir import hooks, spec
 from medcard.fhir.outcomes import (
@@ -140,6 +142,7 @@ class Repository:
         # repository (and the corrections service reviewing its own decisions) sets this
         # to read them by id and in history.  Searches and $everything never show them.
         self.include_hidden = False
+        self._written: Counter[str] = Counter()  # rows per table, for db.statistics
 
     # -- transactions -------------------------------------------------------------
 
@@ -150,12 +153,14 @@ class Repository:
             yield
             return
         mark = len(self.audit.entries)
+        self._written = Counter()
         try:
             with self.engine.begin() as conn:
                 self._conn = conn
                 yield
                 self._flush()
                 self.audit.flush(conn)
+            statistics.written(self.engine, self._written)  # committed: keep plans right
         except BaseException as exc:
             # Nothing of the failed transaction happened: keep only denials, note the failure.
             kept = [e for e in self.audit.entries[mark:] if e["outcome"] == DENIED]
@@ -210,6 +215,7 @@ class Repository:
                     _copy_rows(self._conn, target, rows)
                 else:
                     self._conn.execute(insert(target), rows)
+                self._written[target.name] += len(rows)
 
     # -- access -------------------------------------------------------------------
 
