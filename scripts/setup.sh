@@ -27,6 +27,12 @@ if [ "${1:-}" = "test" ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm >/dev/null
   fi
+  # tests/deploy run the production front (deploy/nginx) before a live server.
+  if [ ! -x /usr/sbin/nginx ]; then
+    echo "nginx is missing; installing it with apt-get" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nginx >/dev/null
+  fi
   # tests/browser drive Debian's Chromium through Playwright (its own downloads fail here).
   if [ ! -x /usr/bin/chromium ]; then
     echo "chromium is missing; installing it with apt-get" >&2
