@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from medcard import prevention as _prevention
+
 # --- code system URIs --------------------------------------------------------
 
 MEDCARD_FHIR_BASE: Final = "https://medcard.example/fhir"
@@ -453,13 +455,8 @@ ENCOUNTER_KINDS: Final[dict[str, str]] = {
 
 # --- health groups ---------------------------------------------------------------
 
-HEALTH_GROUPS: Final[dict[str, str]] = {
-    "I": "I группа здоровья",
-    "II": "II группа здоровья",
-    "IIIa": "IIIа группа здоровья",
-    "IIIb": "IIIб группа здоровья",
-    "III": "III группа здоровья (несовершеннолетние)",
-}
+#: Adults' (404н) and minors' (514н, I–V) groups: ``medcard.prevention``.
+HEALTH_GROUPS: Final[dict[str, str]] = dict(_prevention.HEALTH_GROUPS)
 
 OBSERVATION_KINDS: Final[dict[str, str]] = {
     "health-group": "Группа здоровья",

@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from medcard import identifiers as ids
 from medcard.demo import catalogs as cat
+from medcard.prevention import eligibility
 from medcard.terminology.icd10 import name as icd10_name
 
 __all__ = [
@@ -938,7 +939,8 @@ class _PatientBuilder:
                     if age >= 1 and rng.random() < 0.75:
                         at(day, ("exam", "child-prof-exam"))
                 elif rng.random() < 0.45:
-                    kind = "dispanserization" if age >= 40 or age % 3 == 0 else "prof-exam"
+                    # 404н: by the age reached this calendar year, not on the exam day
+                    kind = eligibility(dt.date.fromordinal(self.birth), year).kind
                     at(day, ("exam", kind))
                 self.plan_certificates(day, age, at)
                 # seasonal flu vaccination, October–November

@@ -21,6 +21,7 @@ from medcard.entries.forms import Reader, instant
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
+from medcard.prevention import health_groups_for
 from medcard.terminology import CATALOGS, ICD10, Concept
 
 Resource = dict[str, Any]
@@ -28,7 +29,6 @@ LAB_CATEGORY = ("108252007", "Laboratory procedure")
 IMAGING_CATEGORY = ("363679005", "Imaging")
 REFERRAL_CATEGORY = ("3457005", "Patient referral")
 HOSPITAL_CATEGORY = ("183444007", "Referral for inpatient care")
-HEALTH_GROUPS_ADULT = ("I", "II", "IIIa", "IIIb")
 MEDCARD = cat.MEDCARD_FHIR_BASE
 STAGE_SYSTEM = f"{MEDCARD}/CodeSystem/dispanserization-stage"
 
@@ -741,12 +741,9 @@ def build_exam(r: Reader, c: EntryContext) -> list[Resource]:
         r.errs.add("dbp" if dbp is None else "sbp", "ws_err_bp_pair")
     if sbp is not None and dbp is not None and dbp >= sbp:
         r.errs.add("dbp", "ws_err_bp_order")
-    if when is not None and group:
-        adult = c.age_on(when.date()) >= 18
-        if (adult and group not in HEALTH_GROUPS_ADULT) or (
-            not adult and group in ("IIIa", "IIIb")
-        ):
-            r.errs.add("health_group", "ws_err_health_group_age")
+    # adults I–IIIб (404н), minors I–V (514н), by the age on the day of the examination
+    if when is not None and group and group not in health_groups_for(c.age_on(when.date())):
+        r.errs.add("health_group", "ws_err_health_group_age")
     r.errs.check()
     assert when is not None
     at = instant(when)
