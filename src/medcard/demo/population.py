@@ -752,14 +752,7 @@ class _PatientBuilder:
             issued_at = 45 if self.age >= 45 else 20 if self.age >= 20 else 14
             year = dt.date.fromordinal(self.birth).year + issued_at
             series = f"{region.okato}{year % 100:02d}"
-            identifiers.append(
-                {
-                    "use": "official",
-                    "type": _cc(cat.V2_0203, "PPN", "Passport number", "Паспорт гражданина РФ"),
-                    "system": ids.PASSPORT_SYSTEM,
-                    "value": series + f"{rng.randrange(100000, 999999)}",
-                }
-            )
+            identifiers.append(ids.passport_identifier(series + f"{rng.randrange(100000, 999999)}"))
         street = rng.choice(self.pools.streets)
         house, flat = rng.randint(1, 120), rng.randint(1, 300)
         postal = f"{rng.randint(region.postal_low, region.postal_high):06d}"

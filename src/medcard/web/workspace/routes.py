@@ -134,7 +134,7 @@ def _query(q: str, birth_date: str) -> tuple[list[tuple[str, str]], str]:
     if digits.isdigit() and len(digits) == 16:
         return [("identifier", f"{ids.ENP_SYSTEM}|{ids.validate_enp(digits)}")], "enp"
     if digits.isdigit() and len(digits) == 10:
-        return [("identifier", f"{ids.PASSPORT_SYSTEM}|{digits}")], "passport"
+        return [("identifier", ids.passport_search(digits))], "passport"
     if digits.isdigit():
         raise ids.IdentifierError("digits")
     words = q.split()
