@@ -3,7 +3,7 @@
 Builders only read (organisations, the referral a result answers); the service writes
 what they return in one transaction and signs it.  The first resource returned is
 the entry's main resource: it carries the form's submission key as an identifier.
-Codes follow ``medcard.demo.catalogs`` so hand-written and generated entries agree.
+Codes follow ``medcard.terminology.reference`` (as the demo does) so hand-written and generated entries agree.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from medcard.demo import catalogs as cat
 from medcard.entries.forms import Reader, instant
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
 from medcard.prevention import health_groups_for
 from medcard.terminology import CATALOGS, ICD10, Concept
+from medcard.terminology import reference as cat
 
 Resource = dict[str, Any]
 LAB_CATEGORY = ("108252007", "Laboratory procedure")

@@ -24,12 +24,12 @@ from medcard.access import break_glass
 from medcard.access.context import AccessContext
 from medcard.access.roles import Role
 from medcard.auth.accounts import Account
-from medcard.demo import catalogs as cat
 from medcard.entries import FormError, Problem
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.terminology import CATALOGS, ICD10
+from medcard.terminology import reference as cat
 from medcard.web.deps import (
     current_account,
     engine_of,
