@@ -129,7 +129,49 @@ def load_mkb10(path: Path, *, version: str = "", source: str = "") -> Mkb10:
     return Mkb10(meta, entries)
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def installed_dir(data_dir: Path) -> Path:
+    """Where ``medcard terminology load`` keeps the НСИ files a deployment loaded."""
+    return data_dir / "nsi"
+
+
+def current_mkb10_file(data_dir: Path) -> Path:
+    """The newest МКБ-10 version: a loaded one if newer than the shipped snapshot."""
+    candidates = [MKB10_SHIPPED_FILE]
+    folder = installed_dir(data_dir)
+    if folder.is_dir():
+        for path in folder.glob(f"{MKB10_OID}_*.csv"):
+            try:
+                version_from_file_name(path)
+            except DictionaryFileError:
+                continue
+            candidates.append(path)
+    return max(candidates, key=lambda p: _version_key(version_from_file_name(p)[1]))
+
+
+def load_current_mkb10(data_dir: Path) -> Mkb10:
+    path = current_mkb10_file(data_dir)
+    source = MKB10_SHIPPED_SOURCE if path == MKB10_SHIPPED_FILE else f"загружен: {path}"
+    return load_mkb10(path, source=source)
+
+
+def install_mkb10(source: Path, data_dir: Path) -> Mkb10:
+    """Check an НСИ МКБ-10 export and keep it under ``data_dir`` for the next start."""
+    load_mkb10(source)  # refuses a file that is not an НСИ МКБ-10 export
+    folder = installed_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    target.write_bytes(source.read_bytes())
+    return load_mkb10(target, source=f"загружен из {source.name}")
+
+
 @lru_cache(maxsize=1)
 def mkb10() -> Mkb10:
-    """The shipped МКБ-10 snapshot (НСИ version 2.27), read once."""
-    return load_mkb10(MKB10_SHIPPED_FILE, source=MKB10_SHIPPED_SOURCE)
+    """The МКБ-10 this process uses, read once: the newest of the shipped snapshot (НСИ
+    version 2.27) and any version loaded into the data directory."""
+    from medcard.config import Settings
+
+    return load_current_mkb10(Settings().data_dir)
