@@ -23,10 +23,19 @@ once data has been written):
                               for SNILS.
 ``OGRN_SYSTEM``               ``urn:oid:1.2.643.100.1`` — the OGRN attribute
                               OID from the same certificate profile.
-``PASSPORT_SYSTEM``           ``urn:oid:1.2.643.5.1.13.13.99.2.48.1`` — the
-                              СЭМД ``@root`` for «Паспорт гражданина РФ»
-                              (НСИ «Документы, удостоверяющие личность»,
-                              1.2.643.5.1.13.13.99.2.48, type 1).
+``PASSPORT_SYSTEM``           ``https://medcard.example/fhir/sid/passport-rf``
+                              — ours: no registry assigns an OID to the
+                              namespace of passport numbers.  What a passport
+                              *is* comes from НСИ, as in СЭМД: the
+                              identifier's ``type`` carries code ``1``
+                              («Паспорт гражданина Российской Федерации») of
+                              «Документы, удостоверяющие личность»,
+                              ``urn:oid:1.2.643.5.1.13.13.99.2.48``, the code
+                              system СЭМД's ``identity:IdentityCardType``
+                              uses (see :func:`passport_identifier`).
+                              Earlier data used an invented sub-OID,
+                              ``urn:oid:1.2.643.5.1.13.13.99.2.48.1``; it is
+                              still read (:data:`PASSPORT_SYSTEMS`).
 ``MO_REGISTRY_SYSTEM``        ``urn:oid:1.2.643.5.1.13.13.11.1461`` — НСИ
                               «Реестр медицинских организаций РФ» (ФРМО);
                               the value is the organisation's own OID, e.g.
@@ -46,20 +55,27 @@ versions, which is why OIDs were preferred here where one exists.
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 __all__ = [
     "ENP_SYSTEM",
     "FRMR_SYSTEM",
+    "IDENTITY_DOCUMENT_SYSTEM",
+    "LEGACY_PASSPORT_SYSTEM",
     "MO_REGISTRY_SYSTEM",
     "OGRN_SYSTEM",
+    "PASSPORT_DOCUMENT_CODE",
+    "PASSPORT_DOCUMENT_DISPLAY",
     "PASSPORT_SYSTEM",
+    "PASSPORT_SYSTEMS",
     "SNILS_SYSTEM",
     "IdentifierError",
     "enp_check_digit",
     "enp_checksum_ok",
     "format_passport",
     "format_snils",
+    "is_passport",
     "is_valid_ogrn",
     "is_valid_snils",
     "make_enp",
@@ -68,6 +84,8 @@ __all__ = [
     "normalize_passport",
     "normalize_snils",
     "ogrn_check_digit",
+    "passport_identifier",
+    "passport_search",
     "snils_check_number",
     "validate_enp",
     "validate_enp_format",
@@ -77,7 +95,15 @@ __all__ = [
 
 SNILS_SYSTEM: Final = "urn:oid:1.2.643.100.3"
 OGRN_SYSTEM: Final = "urn:oid:1.2.643.100.1"
-PASSPORT_SYSTEM: Final = "urn:oid:1.2.643.5.1.13.13.99.2.48.1"
+PASSPORT_SYSTEM: Final = "https://medcard.example/fhir/sid/passport-rf"
+#: The invented sub-OID earlier versions wrote; read, never written.
+LEGACY_PASSPORT_SYSTEM: Final = "urn:oid:1.2.643.5.1.13.13.99.2.48.1"
+PASSPORT_SYSTEMS: Final = (PASSPORT_SYSTEM, LEGACY_PASSPORT_SYSTEM)
+#: НСИ «Документы, удостоверяющие личность» (СЭМД ``identity:IdentityCardType``).
+IDENTITY_DOCUMENT_SYSTEM: Final = "urn:oid:1.2.643.5.1.13.13.99.2.48"
+PASSPORT_DOCUMENT_CODE: Final = "1"
+PASSPORT_DOCUMENT_DISPLAY: Final = "Паспорт гражданина Российской Федерации"
+_V2_0203: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
 MO_REGISTRY_SYSTEM: Final = "urn:oid:1.2.643.5.1.13.13.11.1461"
 ENP_SYSTEM: Final = "https://medcard.example/fhir/sid/enp"
 FRMR_SYSTEM: Final = "https://medcard.example/fhir/sid/frmr"
@@ -270,6 +296,48 @@ def format_passport(s: str) -> str:
     """Format as ``45 06 123456``: series split in two pairs, then the number."""
     d = normalize_passport(s)
     return f"{d[0:2]} {d[2:4]} {d[4:10]}"
+
+
+def passport_identifier(digits: str, *, use: str = "official") -> dict[str, Any]:
+    """The FHIR ``Identifier`` of a passport, typed the way СЭМД types it.
+
+    ``type`` has the НСИ code first (1.2.643.5.1.13.13.99.2.48 code 1, what
+    ``identity:IdentityCardType`` carries in a СЭМД document) and HL7 v2's
+    ``PPN`` second, for FHIR clients that know only that.
+    """
+    return {
+        "use": use,
+        "type": {
+            "coding": [
+                {
+                    "system": IDENTITY_DOCUMENT_SYSTEM,
+                    "code": PASSPORT_DOCUMENT_CODE,
+                    "display": PASSPORT_DOCUMENT_DISPLAY,
+                },
+                {"system": _V2_0203, "code": "PPN", "display": "Passport number"},
+            ],
+            "text": "Паспорт гражданина РФ",
+        },
+        "system": PASSPORT_SYSTEM,
+        "value": digits,
+    }
+
+
+def is_passport(identifier: Mapping[str, Any]) -> bool:
+    """A passport of a citizen of the RF: by its system (current or legacy) or НСИ type."""
+    if identifier.get("system") in PASSPORT_SYSTEMS:
+        return True
+    codings = (identifier.get("type") or {}).get("coding") or ()
+    return any(
+        c.get("system") == IDENTITY_DOCUMENT_SYSTEM and c.get("code") == PASSPORT_DOCUMENT_CODE
+        for c in codings
+        if isinstance(c, Mapping)
+    )
+
+
+def passport_search(digits: str) -> str:
+    """An ``identifier`` search value that finds the passport under either system."""
+    return ",".join(f"{system}|{digits}" for system in PASSPORT_SYSTEMS)
 
 
 # --- OGRN (organisations' registry number) ----------------------------------

@@ -98,7 +98,7 @@ def test_doctor_writes_signed_entries_the_patient_sees(
     sign_in_demo(me, live_server, "patient")
     me.goto(f"{live_server}/card/{pid}/diagnoses")
     expect(
-        me.get_by_text("Острая инфекция верхних дыхательных путей неуточнённая").first
+        me.get_by_text("Острая инфекция верхних дыхательных путей неуточненная").first
     ).to_be_visible()
     expect(me.get_by_text(doctor_family).first).to_be_visible()  # the source: who wrote it
     shoot(me, "workspace-entry-in-portal")

@@ -21,7 +21,7 @@ def _fmh(world: World) -> list[dict[str, Any]]:
 
 
 def test_icd10_type_ahead_finds_codes_and_russian_names(world: World) -> None:
-    assert icd10.search("I10")[0] == ("I10", "Эссенциальная (первичная) гипертензия")
+    assert icd10.search("I10")[0] == ("I10", "Эссенциальная [первичная] гипертензия")
     assert ("E11", "Сахарный диабет 2 типа") in icd10.search("диабет")
     assert icd10.title("i211") is not None
     assert icd10.title("Z99.99") is None

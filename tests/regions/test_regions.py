@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from medcard.auth import accounts
 from medcard.db.tables import audit_log
-from medcard.regions.config import changes, get_region, seed_demo_regions
+from medcard.demo.regions import seed_demo_regions
+from medcard.regions.config import changes, get_region
 from medcard.regions.features import ALL_FEATURES, Feature
 from medcard.regions.gate import patient_region
 from medcard.regions.lookup import region_of_patient

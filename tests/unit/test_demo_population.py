@@ -20,8 +20,8 @@ from medcard.demo.population import (
     patient_bundle_with_resources,
     patient_bundles,
     reference_bundle,
-    who_icd10,
 )
+from medcard.terminology.nsi import mkb10
 
 Resource = dict[str, Any]
 
@@ -456,19 +456,26 @@ def test_population_has_every_card_section(sample: list[Resource]) -> None:
     }
 
 
-def test_conditions_use_real_icd10_codes(sample: list[Resource]) -> None:
+def test_conditions_use_current_nsi_mkb10_codes(sample: list[Resource]) -> None:
     for bundle in sample:
         for resource in _resources(bundle):
             if resource["resourceType"] == "Condition":
                 coding = resource["code"]["coding"][0]
                 assert coding["system"] == cat.ICD10_SYSTEM
-                assert who_icd10().is_valid_item(coding["code"])
+                entry = mkb10().get(coding["code"])
+                assert entry is not None
+                assert entry.actual
+                assert entry.leaf
 
 
-def test_catalog_codes_are_real_icd10_codes() -> None:
+def test_catalog_codes_are_current_nsi_mkb10_codes() -> None:
     codes = [c.code for c in cat.CONDITIONS] + list(cat.LONG_TAIL_ICD10)
     assert len(set(codes)) == len(codes)
-    assert all(who_icd10().is_valid_item(code) for code in (*codes, "Z00.0", "Z00.1", "Z02.7"))
+    for code in (*codes, "Z00.0", "Z00.1", "Z02.7"):
+        entry = mkb10().get(code)
+        assert entry is not None, code
+        assert entry.actual, code
+        assert entry.leaf, code
     assert all(m in cat.MEDICATIONS for c in cat.CONDITIONS for m in c.meds)
 
 

@@ -44,8 +44,6 @@ class PersonData:
             out.append((ids.SNILS_SYSTEM, self.snils))
         if self.enp:
             out.append((ids.ENP_SYSTEM, self.enp))
-        if self.passport:
-            out.append((ids.PASSPORT_SYSTEM, self.passport))
         return out
 
     def resource(self) -> dict[str, Any]:
@@ -63,9 +61,7 @@ class PersonData:
         if self.enp:
             identifiers.append(ident(ids.ENP_SYSTEM, self.enp, "MB", "Полис ОМС (ЕНП)"))
         if self.passport:
-            identifiers.append(
-                ident(ids.PASSPORT_SYSTEM, self.passport, "PPN", "Паспорт гражданина РФ")
-            )
+            identifiers.append(ids.passport_identifier(self.passport))
         given = [g for g in (self.given, self.middle) if g]
         res: dict[str, Any] = {
             "resourceType": "Patient",
@@ -166,8 +162,11 @@ def _search(repo: Repository, query: list[tuple[str, str]]) -> list[Stored]:
 
 def find_matches(repo: Repository, person: PersonData) -> Matches:
     found: dict[str, Stored] = {}
-    for system, value in person.identifiers():
-        for s in _search(repo, [("identifier", f"{system}|{value}")]):
+    searches = [f"{system}|{value}" for system, value in person.identifiers()]
+    if person.passport:
+        searches.append(ids.passport_search(person.passport))  # old data's system too
+    for token in searches:
+        for s in _search(repo, [("identifier", token)]):
             if not _merged_away(s):
                 found[s.id] = s
     similar = [

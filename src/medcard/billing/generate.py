@@ -42,12 +42,12 @@ from medcard.billing.model import (
     read_line,
 )
 from medcard.corrections.authorities import AuthorityType, kind_of
-from medcard.demo import catalogs as cat
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.identifiers import ENP_SYSTEM, enp_checksum_ok
 from medcard.regions.lookup import region_of_organization
+from medcard.terminology import reference as cat
 
 PAGE: Final = 1000
 CTX_ACTOR: Final = "system:billing"

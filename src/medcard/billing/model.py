@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from medcard.demo import catalogs as cat
 from medcard.fhir.outcomes import FhirError
+from medcard.terminology import reference as cat
 
 BASE: Final = cat.MEDCARD_FHIR_BASE
 LINE_SYSTEM: Final = f"{BASE}/sid/oms-service-line"

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Final
 
-from medcard.demo import catalogs as cat
+from medcard.terminology import reference as cat
 
 NMU_SYSTEM: Final = cat.NMU_SYSTEM  # urn:oid:1.2.643.5.1.13.13.11.1070
 CASE_SYSTEM: Final = f"{cat.MEDCARD_FHIR_BASE}/CodeSystem/oms-case"

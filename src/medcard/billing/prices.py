@@ -26,9 +26,9 @@ from medcard.access.roles import Role
 from medcard.billing import nomenclature
 from medcard.billing.model import BillingError, money
 from medcard.corrections.acting import acting, reader
-from medcard.demo import catalogs as cat
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
+from medcard.terminology import reference as cat
 
 COEFFICIENTS: Final[dict[str, Decimal]] = {"77": Decimal("1.00"), "78": Decimal("0.93")}
 REGION_SYSTEM: Final = cat.REGION_SYSTEM

@@ -24,10 +24,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from medcard.billing import nomenclature as nmu
-from medcard.demo import catalogs as cat
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
+from medcard.terminology import reference as cat
 
 SOURCE_TYPES: Final = ("Encounter", "DiagnosticReport", "Immunization", "Procedure")
 DONE_REPORT: Final = ("final", "amended", "corrected", "appended")

@@ -15,6 +15,7 @@ from medcard.cli import backup as backup_cli
 from medcard.cli.audit import app as audit_app
 from medcard.cli.billing import app as billing_app
 from medcard.cli.clients import app as clients_app
+from medcard.cli.terminology import app as terminology_app
 from medcard.cli.users import users_app
 from medcard.config import Settings
 
@@ -27,6 +28,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 app.add_typer(billing_app, name="billing")  # issue 9: OMS service lines
+app.add_typer(terminology_app, name="terminology")  # issue 23: НСИ dictionaries
 backup_cli.register(app)  # medcard backup / medcard restore
 console = Console()
 

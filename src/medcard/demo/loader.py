@@ -32,7 +32,7 @@ def load_demo(
     resp = call(engine, ctx, "POST", "", reference_bundle(seed))
     if resp.status != 200:
         raise RuntimeError(f"reference data failed: {resp.body_bytes()[:500]!r}")
-    from medcard.regions.config import seed_demo_regions
+    from medcard.demo.regions import seed_demo_regions
 
     seed_demo_regions(engine)  # regions 77 and 78, every feature on (issue 6)
     written = 0

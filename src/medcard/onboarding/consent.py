@@ -26,9 +26,9 @@ from sqlalchemy import Engine
 from medcard import clock
 from medcard.auth.accounts import Account
 from medcard.clock import format_instant
-from medcard.demo.catalogs import MEDCARD_FHIR_BASE
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.onboarding.store import context_for, patient_id_of, repository, search
+from medcard.terminology.reference import MEDCARD_FHIR_BASE
 
 CATEGORY_SYSTEM = f"{MEDCARD_FHIR_BASE}/CodeSystem/consent-category"
 CATEGORY = "pd-processing"

@@ -29,7 +29,6 @@ from sqlalchemy import Engine
 from medcard import clock, jobs
 from medcard.auth.accounts import Account
 from medcard.clock import format_instant
-from medcard.demo.catalogs import DOCUMENT_CATEGORY_SYSTEM, V2_0074
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.onboarding import consent
@@ -46,6 +45,7 @@ from medcard.onboarding.store import (
     repository,
     search,
 )
+from medcard.terminology.reference import DOCUMENT_CATEGORY_SYSTEM, V2_0074
 
 log = logging.getLogger("medcard.onboarding")
 

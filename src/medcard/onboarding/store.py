@@ -21,9 +21,9 @@ from medcard.access.context import AccessContext
 from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.auth.accounts import Account
-from medcard.demo.catalogs import MEDCARD_FHIR_BASE
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
+from medcard.terminology.reference import MEDCARD_FHIR_BASE
 
 PURPOSE = "onboarding"
 JOB_ACTOR = "system:jobs:onboarding"

@@ -35,9 +35,9 @@ from medcard.auth.accounts import Account
 from medcard.db.tables import audit_log
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.identifiers import (
-    PASSPORT_SYSTEM,
     SNILS_SYSTEM,
     IdentifierError,
+    is_passport,
     normalize_passport,
     validate_passport,
     validate_snils,
@@ -187,7 +187,7 @@ def _names(patient: dict[str, Any]) -> list[tuple[str, str, str]]:
 def record_passports(patient: dict[str, Any]) -> set[str]:
     found = set()
     for ident in patient.get("identifier") or []:
-        if ident.get("system") == PASSPORT_SYSTEM and ident.get("value"):
+        if is_passport(ident) and ident.get("value"):
             try:
                 found.add(normalize_passport(str(ident["value"])))
             except IdentifierError:

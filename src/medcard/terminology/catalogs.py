@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from medcard.demo import catalogs as cat
+from medcard.terminology import reference as cat
 
 
 @dataclass(frozen=True)

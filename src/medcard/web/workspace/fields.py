@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medcard.demo import catalogs as cat
 from medcard.entries import (
     ALLERGY_CATEGORIES,
     CLINICAL_STATUSES,
@@ -16,6 +15,7 @@ from medcard.entries import (
     VISIT_KINDS,
 )
 from medcard.terminology import CATALOGS
+from medcard.terminology import reference as cat
 
 
 @dataclass(frozen=True)

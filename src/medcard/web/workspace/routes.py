@@ -24,12 +24,12 @@ from medcard.access import break_glass
 from medcard.access.context import AccessContext
 from medcard.access.roles import Role
 from medcard.auth.accounts import Account
-from medcard.demo import catalogs as cat
 from medcard.entries import FormError, Problem
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
 from medcard.terminology import CATALOGS, ICD10
+from medcard.terminology import reference as cat
 from medcard.web.deps import (
     current_account,
     engine_of,
@@ -134,7 +134,7 @@ def _query(q: str, birth_date: str) -> tuple[list[tuple[str, str]], str]:
     if digits.isdigit() and len(digits) == 16:
         return [("identifier", f"{ids.ENP_SYSTEM}|{ids.validate_enp(digits)}")], "enp"
     if digits.isdigit() and len(digits) == 10:
-        return [("identifier", f"{ids.PASSPORT_SYSTEM}|{digits}")], "passport"
+        return [("identifier", ids.passport_search(digits))], "passport"
     if digits.isdigit():
         raise ids.IdentifierError("digits")
     words = q.split()
