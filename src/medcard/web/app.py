@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,6 +31,7 @@ from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
+from medcard.db.migrate import current, head, schema_problem
 from medcard.fhir.outcomes import FhirError, Issue, outcome, unauthorized
 from medcard.fhir.router import FhirRequest, FhirResponse, Router
 from medcard.fhir.store.repository import Repository
@@ -123,6 +124,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Started straight by uvicorn or gunicorn (not through `medcard serve`): still
+        # refuse a store whose schema is not this code's, before any job runs on it.
+        problem = schema_problem(app.state.services.engine)
+        if problem:
+            log.error(problem)
+            raise RuntimeError(problem)
         jobs.start_embedded_consumer(settings)
         try:
             yield
@@ -202,11 +209,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/readyz")
     def readyz() -> Response:
         try:
-            with services.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            have = current(services.engine)
         except Exception:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": "up"})
+        if have != head():  # never ready on a schema this code does not match
+            return JSONResponse(
+                {"status": "unavailable", "database": "up", "schema": have, "needs": head()},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "database": "up", "schema": have})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
