@@ -204,6 +204,9 @@ accounts = Table(
     Column("lang", String(8), nullable=False, server_default="ru"),
     Column("created", BigInteger, nullable=False),
     Column("password_changed", BigInteger, nullable=False),
+    # Revocation epoch (issue 14): bumped on logout, deactivation, password or role
+    # change; an access token carrying an older one ("rev" claim) is refused.
+    Column("token_epoch", Integer, nullable=False, server_default="0"),
     Index("ix_accounts_fhir_ref", "fhir_ref"),
 )
 
@@ -333,4 +336,14 @@ region_changes = Table(
     Column("before", Text, nullable=False),  # JSON of the whole configuration ("" if new)
     Column("after", Text, nullable=False),
     Index("ix_region_changes_region", "region", "changed"),
+)
+
+# -- SSO (issue 14): states already used at a callback, shared by every worker --------------
+
+sso_states = Table(
+    "sso_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # sha256 of the state
+    Column("expires", BigInteger, nullable=False),  # microseconds; purged after this
+    Index("ix_sso_states_expires", "expires"),
 )

@@ -27,6 +27,7 @@ from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients
 from medcard.audit.recorder import DENIED, AuditBuffer
+from medcard.auth.epochs import AccountEpochs
 from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
@@ -151,7 +152,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     services = Services(
         settings=settings,
         engine=eng,
-        issuer=TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer),
+        issuer=TokenIssuer(
+            load_or_create_key(settings.signing_key_path),
+            settings.token_issuer,
+            epochs=AccountEpochs(eng),  # tokens of signed-out accounts stop (issue 14)
+        ),
         router=Router(settings.default_page_size, settings.max_page_size),
     )
     app.state.services = services
