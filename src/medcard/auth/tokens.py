@@ -119,6 +119,15 @@ class TokenIssuer:
         )
 
 
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if "expired" in text.lower() or "exp" in text.lower():
+        return "The access token has expired"
+    if "signature" in text.lower():
+        return "The access token signature is not valid"
+    return f"The access token is not valid ({text})"
+
+
 def check_account_epoch(claims: dict[str, Any], epochs: AccountEpochs | None) -> None:
     """Refuse a token of an account that has since signed out, been deactivated, or had
     its password or role changed (issue 14; the epoch is cached briefly per process)."""
@@ -128,12 +137,3 @@ def check_account_epoch(claims: dict[str, Any], epochs: AccountEpochs | None) ->
     minted = claims.get("rev", 0)
     if not isinstance(minted, int) or epochs.revoked(account, minted):
         raise TokenError("The access token has been revoked")
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    if "expired" in text.lower() or "exp" in text.lower():
-        return "The access token has expired"
-    if "signature" in text.lower():
-        return "The access token signature is not valid"
-    return f"The access token is not valid ({text})"
