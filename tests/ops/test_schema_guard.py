@@ -152,3 +152,20 @@ def test_two_servers_started_with_migrate_at_once_both_serve_after_one_upgrade(
     engine = make_engine(Settings(database_url=fresh_db_url, data_dir=tmp_path))
     assert current(engine) == head()
     engine.dispose()
+
+
+def test_a_store_migrated_by_a_newer_medcard_is_refused_not_downgraded(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(Settings(database_url=fresh_db_url, data_dir=tmp_path))
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    result = CliRunner().invoke(cli, ["serve"], env=_env(fresh_db_url, tmp_path))
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().endswith(
+        f"is at revision 9999, newer than this medcard knows (it needs {head()}): upgrade medcard"
+    )

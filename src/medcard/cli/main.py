@@ -46,7 +46,7 @@ def _schema_ready(engine: Engine, settings: Settings, migrate: bool) -> None:
     with one line on stderr and exit 1 unless the schema is this code's head."""
     from medcard.db.migrate import head, schema_problem, upgrade
 
-    if migrate or settings.is_sqlite:
+    if (migrate or settings.is_sqlite) and _knows_revision(engine):
         before = upgrade(engine)
         if migrate:
             if before == head():
@@ -58,6 +58,15 @@ def _schema_ready(engine: Engine, settings: Settings, migrate: bool) -> None:
         engine.dispose()
         Console(stderr=True).print(problem, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _knows_revision(engine: Engine) -> bool:
+    """False when the store is at a revision this code has never heard of (a newer
+    medcard migrated it): nothing to upgrade, and the refusal below says so."""
+    from medcard.db.migrate import current, known
+
+    have = current(engine)
+    return have is None or known(have)
 
 
 @db_app.command("upgrade")

@@ -92,12 +92,13 @@ def schema_problem(engine: Engine) -> str | None:
     if have == need:
         return None
     where = f"database at {shown_url(engine)} is at revision {have or 'none'}"
-    if have is not None and not _known(have):
+    if have is not None and not known(have):
         return f"{where}, newer than this medcard knows (it needs {need}): upgrade medcard"
     return f"{where}, this medcard needs {need}: run `medcard db upgrade`"
 
 
-def _known(revision: str) -> bool:
+def known(revision: str) -> bool:
+    """Whether this code has a migration with this revision id."""
     try:
         return _scripts().get_revision(revision) is not None
     except Exception:  # alembic raises its own errors for unknown or partial ids
