@@ -169,3 +169,38 @@ def test_a_store_migrated_by_a_newer_medcard_is_refused_not_downgraded(
     assert result.output.strip().endswith(
         f"is at revision 9999, newer than this medcard knows (it needs {head()}): upgrade medcard"
     )
+
+
+@pytest.mark.skipif(not PG_URL, reason="a PostgreSQL URL is what can be unreachable")
+def test_an_unreachable_database_is_one_line_too(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/nowhere"
+    result = CliRunner().invoke(cli, ["worker"], env=_env(url, tmp_path))
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"database at postgresql+psycopg://postgres@127.0.0.1:{port}/nowhere is unreachable: "
+    )
+    assert SECRET not in result.output
+
+
+def test_the_app_starts_while_the_database_is_unreachable_and_is_not_ready(
+    tmp_path: Path,
+) -> None:
+    """A restart during a database outage: serve 503s and wait, rather than exit."""
+    url = PG_URL.rsplit("/", 1)[0] + "/medcard_no_such_db" if PG_URL else ""
+    url = url or f"sqlite:///{tmp_path / 'missing-dir' / 'x' / 'db.sqlite3'}"
+    settings = Settings(database_url=url, data_dir=tmp_path, billing_sweep=False)
+    engine = make_engine(settings)
+    if not PG_URL:
+        (tmp_path / "missing-dir" / "x").rmdir()  # make_engine made it; now unopenable
+    try:
+        with TestClient(create_app(settings, engine)) as http:
+            resp = http.get("/readyz")
+        assert resp.status_code == 503
+        assert resp.json()["database"] == "down"
+    finally:
+        engine.dispose()

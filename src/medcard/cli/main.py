@@ -44,6 +44,25 @@ MIGRATE_HELP = "Upgrade the schema first (under a lock, so several processes may
 def _schema_ready(engine: Engine, settings: Settings, migrate: bool) -> None:
     """Upgrade when asked (always for the embedded SQLite store), then refuse to go on
     with one line on stderr and exit 1 unless the schema is this code's head."""
+    from sqlalchemy.exc import OperationalError
+
+    from medcard.db.migrate import shown_url
+
+    try:
+        _check_schema(engine, settings, migrate)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        Console(stderr=True).print(
+            f"database at {shown_url(engine)} is unreachable: {reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _check_schema(engine: Engine, settings: Settings, migrate: bool) -> None:
     from medcard.db.migrate import head, schema_problem, upgrade
 
     if (migrate or settings.is_sqlite) and _knows_revision(engine):

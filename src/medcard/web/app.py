@@ -127,7 +127,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Started straight by uvicorn or gunicorn (not through `medcard serve`): still
         # refuse a store whose schema is not this code's, before any job runs on it.
-        problem = schema_problem(app.state.services.engine)
+        try:
+            problem = schema_problem(app.state.services.engine)
+        except (OperationalError, DBAPIError) as exc:
+            # Unreachable for now (a restart, a failover): serve 503s and keep /readyz
+            # unready, which checks the schema again each time, rather than exit.
+            log.warning("database unreachable at start (%s); /readyz waits for it", exc)
+            problem = None
         if problem:
             log.error(problem)
             raise RuntimeError(problem)
