@@ -148,3 +148,55 @@ def test_the_epoch_is_read_once_per_ttl_not_per_request(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(reads) == 1
+
+
+def _redis_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+def test_with_redis_a_revocation_elsewhere_reaches_this_process_at_once(
+    engine: Engine, patients: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    monkeypatch.setattr(epochs, "_publisher", {})  # publishing stays on for this test only
+    epochs.configure(url)
+    account = accounts.create_account(
+        engine, "gleb@example.ru", PASSWORD, "patient", fhir_ref=f"Patient/{patients['anna']}"
+    )
+    cache = epochs.AccountEpochs(engine, ttl_s=60)  # far longer than the test
+    assert cache.epoch(account.id) == 0
+    # Another worker process revokes: its database write, then its message.
+    with engine.begin() as conn:
+        epochs.revoke_account_tokens(conn, account.id)
+    assert cache.epoch(account.id) == 0  # still cached here: the TTL alone would wait
+    other = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 5
+    while cache.epoch(account.id) == 0:  # the listener may still be subscribing
+        assert time.monotonic() < deadline, "the invalidation never arrived"
+        other.publish(epochs.CHANNEL, account.id)
+        time.sleep(0.05)
+    assert cache.epoch(account.id) == 1
+    # And this process tells the others when it revokes.
+    heard = other.pubsub()
+    heard.subscribe(epochs.CHANNEL)
+    confirmed = heard.get_message(timeout=5)  # the server has us subscribed from here on
+    assert confirmed is not None
+    assert confirmed["type"] == "subscribe"
+    accounts.revoke_tokens(engine, account.id)
+    got = None
+    while got is None or got["data"] != account.id.encode():
+        assert time.monotonic() < deadline + 5, "nothing was published"
+        got = heard.get_message(timeout=0.5)
+    heard.close()
+    other.close()

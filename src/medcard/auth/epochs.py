@@ -10,16 +10,20 @@ account's epoch now (:class:`AccountEpochs`).
 The epoch is read from the database at most once per ``TTL_S`` seconds per account and
 process, so a token in steady use costs no database round trip per request.  The
 process that revokes forgets its cached value at once; other worker processes see the
-change when their cached value expires, within ``TTL_S``.  Refresh tokens are rows in
+change when their cached value expires, within ``TTL_S``, or at once when Redis is
+configured (:func:`configure`): the revoking process publishes the account id on
+``CHANNEL`` and every process listening drops its cached value.  Refresh tokens are rows in
 ``oauth_tokens`` and are marked revoked in the same transaction, so the token
 endpoint refuses them at once in every process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+import redis
 from sqlalchemy import Connection, Engine, select, update
 
 from medcard.auth.oauth import revocation
@@ -27,9 +31,44 @@ from medcard.db.tables import accounts, oauth_tokens
 
 TTL_S = 3.0
 CLAIM = "rev"  # the account's epoch when the token was minted
+CHANNEL = "medcard:token-epochs"  # Redis: account ids whose epoch just changed
 _MAX_ENTRIES = 50_000
 _cache: dict[str, tuple[float, int]] = {}
 _lock = threading.Lock()
+_publisher: dict[str, redis.Redis] = {}  # "": the client revocations are published with
+_listening: set[str] = set()
+log = logging.getLogger("medcard.auth")
+
+
+def configure(redis_url: str, *, listen: bool = True) -> None:
+    """Tell other processes about revocations through Redis (and, with ``listen``, hear
+    theirs: one daemon thread per process).  Without Redis the TTL alone bounds them."""
+    if not redis_url:
+        return
+    _publisher[""] = redis.Redis.from_url(redis_url)
+    with _lock:
+        if not listen or redis_url in _listening:
+            return
+        _listening.add(redis_url)
+    threading.Thread(target=_listen, args=(redis_url,), name="token-epochs", daemon=True).start()
+
+
+def _listen(redis_url: str) -> None:
+    while True:
+        try:
+            client = redis.Redis.from_url(redis_url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub.subscribe(CHANNEL)
+            for message in pubsub.listen():
+                data = message.get("data")
+                if isinstance(data, bytes):
+                    with _lock:
+                        _cache.pop(data.decode(), None)
+        except redis.RedisError as exc:  # the TTL still bounds staleness meanwhile
+            log.warning("token-epoch invalidations from Redis interrupted: %s", exc)
+            with _lock:
+                _cache.clear()  # messages may have been missed
+            time.sleep(1)
 
 
 def current(conn: Connection, account_id: str) -> int:
@@ -77,6 +116,12 @@ def forget(account_id: str, jtis: list[str] | None = None) -> None:
     with _lock:
         _cache.pop(account_id, None)
     revocation.forget(jtis or [])
+    publisher = _publisher.get("")
+    if publisher is not None:
+        try:
+            publisher.publish(CHANNEL, account_id)
+        except redis.RedisError as exc:  # committed already; other workers catch up by TTL
+            log.warning("could not publish a token revocation to Redis: %s", exc)
 
 
 class AccountEpochs:

@@ -27,6 +27,7 @@ from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients
 from medcard.audit.recorder import DENIED, AuditBuffer
+from medcard.auth import epochs
 from medcard.auth.epochs import AccountEpochs
 from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         router=Router(settings.default_page_size, settings.max_page_size),
     )
     app.state.services = services
+    epochs.configure(settings.redis_url)  # revocations reach every worker at once
     if settings.cors_origins:  # CORS for browser apps (see ApiCors); none when unset
         app.add_middleware(ApiCors, origins=list(settings.cors_origins))
     install_pages(app)
