@@ -225,6 +225,16 @@ sessions = Table(
     Index("ix_sessions_account", "account_id"),
 )
 
+# SSO (issue 14): states already used at a callback, shared by every worker.
+
+sso_states = Table(
+    "sso_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # sha256 of the state
+    Column("expires", BigInteger, nullable=False),  # microseconds; purged after this
+    Index("ix_sso_states_expires", "expires"),
+)
+
 password_resets = Table(
     "password_resets",
     metadata,
@@ -336,14 +346,4 @@ region_changes = Table(
     Column("before", Text, nullable=False),  # JSON of the whole configuration ("" if new)
     Column("after", Text, nullable=False),
     Index("ix_region_changes_region", "region", "changed"),
-)
-
-# -- SSO (issue 14): states already used at a callback, shared by every worker --------------
-
-sso_states = Table(
-    "sso_states",
-    metadata,
-    Column("state_hash", String(64), primary_key=True),  # sha256 of the state
-    Column("expires", BigInteger, nullable=False),  # microseconds; purged after this
-    Index("ix_sso_states_expires", "expires"),
 )
