@@ -132,3 +132,32 @@ def test_deactivate(run: Any, engine: Engine) -> None:
     run("deactivate", "old@example.org")
     assert not accounts.authenticate(engine, "old@example.org", PASSWORD).ok
     assert "deactivated" in run("list").output
+
+
+def test_set_role_changes_a_staff_role_and_ends_its_sessions(run: Any, engine: Engine) -> None:
+    from medcard.auth.sessions import create_session, load_session
+
+    run(
+        "create",
+        "--login",
+        "doc@example.org",
+        "--role",
+        "practitioner",
+        "--password",
+        PASSWORD,
+        "--link",
+        "Practitioner/p1",
+    )
+    account = accounts.get_by_login(engine, "doc@example.org")
+    assert account is not None
+    cookie, _ = create_session(engine, account.id, mfa_ok=True)
+    run("set-role", "doc@example.org", "reviewer")
+    changed = accounts.get(engine, account.id)
+    assert changed is not None
+    assert changed.role is Role.REVIEWER
+    assert changed.fhir_ref == ""  # a reviewer does not act as a Practitioner
+    assert load_session(engine, cookie, idle_seconds=900) is None
+    refused = run("set-role", "doc@example.org", "patient", ok=False)
+    assert "cannot become" in refused.output
+    interactions = [e["interaction"] for e in audit_rows(engine) if e["actor"] == "system:cli"]
+    assert interactions == ["account-create", "account-role"]

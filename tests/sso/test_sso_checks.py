@@ -17,6 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from medcard.auth.sso import (
     ConsumedStates,
@@ -203,8 +204,8 @@ def test_outcome_cookie_round_trip() -> None:
     assert seal.open_outcome(None) is None
 
 
-def test_a_state_is_accepted_once() -> None:
-    consumed = ConsumedStates(ttl_seconds=600)
+def test_a_state_is_accepted_once(engine: Engine) -> None:
+    consumed = ConsumedStates(engine, ttl_seconds=600)
     assert consumed.consume("s1")
     assert not consumed.consume("s1")
     assert consumed.consume("s2")

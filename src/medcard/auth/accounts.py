@@ -28,7 +28,7 @@ from medcard.access import roles as _roles
 from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
 from medcard.audit.recorder import AuditBuffer
-from medcard.auth import mfa
+from medcard.auth import epochs, mfa
 from medcard.auth.passwords import (
     burn_time,
     check_policy,
@@ -311,7 +311,8 @@ def list_accounts(engine: Engine, role: Role | str | None = None) -> list[Accoun
 
 
 def set_password(engine: Engine, account_id: str, password: str) -> Account:
-    """Set a new password; also lifts a lockout and ends every session of the account.
+    """Set a new password; also lifts a lockout and ends every session and token of the
+    account.
 
     Callers that keep the person signed in start a fresh session afterwards.
     """
@@ -329,6 +330,8 @@ def set_password(engine: Engine, account_id: str, password: str) -> Account:
             )
         )
         conn.execute(delete(sessions).where(sessions.c.account_id == account_id))
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
     return _require(engine, account_id)
 
 
@@ -349,15 +352,48 @@ def link(engine: Engine, account_id: str, ref: str) -> Account:
         values = {"fhir_ref": _check_ref(ref, allowed)}
     with engine.begin() as conn:
         conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+        # Tokens name the person and organisation they act for: the old ones stop.
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
     return _require(engine, account_id)
 
 
+def set_role(engine: Engine, account_id: str, role: Role | str) -> Account:
+    """Change the account's role; its sessions end and its tokens stop at once (they
+    carry the old role)."""
+    account = _require(engine, account_id)
+    new = account_role(role)
+    if (new is Role.PATIENT) != (account.role is Role.PATIENT):
+        # A link made for one kind (Patient/...) means nothing for the other.
+        raise AccountError("bad_role", "a patient account cannot become staff, nor the reverse")
+    values = {"role": new.value}
+    kind = account.fhir_ref.split("/", 1)[0]
+    if account.fhir_ref and kind not in _allowed_link_kinds(new):
+        values["fhir_ref"] = ""  # e.g. a registrar does not act as a Practitioner
+    with engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+        conn.execute(delete(sessions).where(sessions.c.account_id == account_id))
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
+    return _require(engine, account_id)
+
+
+def revoke_tokens(engine: Engine, account_id: str) -> None:
+    """End every access and refresh token of the account now (on logout, issue 14)."""
+    with engine.begin() as conn:
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
+
+
 def deactivate(engine: Engine, account_id: str) -> Account:
-    """Refuse future sign-ins and end current sessions; the row stays for the audit trail."""
+    """Refuse future sign-ins, end current sessions and tokens; the row stays for the
+    audit trail."""
     _require(engine, account_id)
     with engine.begin() as conn:
         conn.execute(update(accounts).where(accounts.c.id == account_id).values(active=False))
         conn.execute(delete(sessions).where(sessions.c.account_id == account_id))
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
     return _require(engine, account_id)
 
 

@@ -8,8 +8,9 @@ The flow is the authorization code flow of OpenID Connect Core 1.0 §3.1 with PK
    (state, nonce, PKCE verifier) and the authorization URL.  The pending login is
    sealed by :class:`CookieSeal` into a short-lived signed cookie: it lives only in
    the browser that started the login, so a callback is accepted only from it.
-2. The callback's ``state`` must equal the cookie's and is accepted once
-   (:class:`ConsumedStates`; the cookie is also cleared).  :meth:`OidcProvider.finish`
+2. The callback's ``state`` must equal the cookie's and is accepted once by all
+   workers together (:class:`ConsumedStates`, in the shared store; the cookie is also
+   cleared).  :meth:`OidcProvider.finish`
    exchanges the code with Authlib's OAuth 2.0 client (PKCE verifier, client
    authentication) and validates the ID token (§3.1.3.7: signature against the
    provider's JWKS, ``iss``, ``aud``/``azp``, ``exp``, ``iat``, ``nonce``).
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -36,20 +36,24 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
+import redis as _redis
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, insert
+from sqlalchemy.exc import IntegrityError
 
+from medcard import clock
 from medcard.access.context import AccessContext
 from medcard.access.smart import Scopes
 from medcard.audit.recorder import AuditBuffer
 from medcard.auth import accounts
 from medcard.auth.accounts import Account, Role
 from medcard.config import SsoProvider
+from medcard.db.tables import sso_states
 from medcard.fhir import local
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, format_snils, validate_snils
 
@@ -207,31 +211,36 @@ class CookieSeal:
 
 
 class ConsumedStates:
-    """States already presented at the callback; a second use is refused.
+    """States already presented at a callback; a second use is refused.
 
     The state cookie is cleared on first use as well, and the provider refuses a
-    reused code; this set also refuses a replay that brings the old cookie along.
-    It is per process and forgets states once their cookies have expired anyway.
+    reused code; this also refuses a replay that brings the old cookie along.  The
+    used states live in the store every worker shares (issue 14: a callback may land
+    on any worker, and a replay on another one): Redis when configured (``SET NX``
+    with an expiry), else the ``sso_states`` table, whose primary key makes the first
+    insert win.  Only a hash of the state is kept, and only until its cookie expires.
     """
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, engine: Engine, ttl_seconds: int, redis_url: str = "") -> None:
+        self._engine = engine
         self._ttl = ttl_seconds
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._redis = _redis.Redis.from_url(redis_url) if redis_url else None
 
     def consume(self, state: str) -> bool:
-        """True the first time a state is seen, False afterwards."""
+        """True the first time a state is seen by any worker, False afterwards."""
         key = hashlib.sha256(state.encode()).hexdigest()
-        now = time.monotonic()
-        with self._lock:
-            for old, seen_at in list(self._seen.items()):
-                if now - seen_at <= self._ttl:
-                    break  # insertion order is time order
-                del self._seen[old]
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
+        if self._redis is not None:
+            return bool(self._redis.set(f"medcard:sso-state:{key}", b"1", nx=True, ex=self._ttl))
+        now = clock.now_micros()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(delete(sso_states).where(sso_states.c.expires < now))
+                conn.execute(
+                    insert(sso_states).values(state_hash=key, expires=now + self._ttl * 1_000_000)
+                )
+        except IntegrityError:
+            return False
+        return True
 
 
 def state_matches(pending: PendingLogin, region: str, state: str | None) -> None:

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -22,6 +22,9 @@ from joserfc.jwk import ECKey
 from medcard.access.context import AccessContext
 from medcard.access.roles import Role
 from medcard.access.smart import Scopes
+
+if TYPE_CHECKING:
+    from medcard.auth.epochs import AccountEpochs
 
 ALGORITHM = "ES256"
 
@@ -47,6 +50,7 @@ def load_or_create_key(path: Path) -> ECKey:
 class TokenIssuer:
     key: ECKey
     issuer: str = "medcard"
+    epochs: AccountEpochs | None = None  # issue 14: account-wide revocation (auth/epochs.py)
 
     def mint(
         self,
@@ -91,6 +95,7 @@ class TokenIssuer:
 
     def context(self, token: str) -> AccessContext:
         claims = self.verify(token)
+        check_account_epoch(claims, self.epochs)
         patients = set(claims.get("patients") or [])
         if claims.get("patient"):
             patients.add(str(claims["patient"]))
@@ -142,3 +147,14 @@ def _reason(exc: Exception) -> str:
     if "signature" in text.lower():
         return "The access token signature is not valid"
     return f"The access token is not valid ({text})"
+
+
+def check_account_epoch(claims: dict[str, Any], epochs: AccountEpochs | None) -> None:
+    """Refuse a token of an account that has since signed out, been deactivated, or had
+    its password or role changed (issue 14; the epoch is cached briefly per process)."""
+    account = claims.get("account")
+    if epochs is None or not isinstance(account, str) or not account:
+        return
+    minted = claims.get("rev", 0)
+    if not isinstance(minted, int) or epochs.revoked(account, minted):
+        raise TokenError("The access token has been revoked")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from medcard.cli.clients import app as clients_app
 from medcard.cli.terminology import app as terminology_app
 from medcard.cli.users import users_app
 from medcard.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     help="medcard: an open-source electronic medical card (FHIR R4).", no_args_is_help=True
@@ -37,6 +40,56 @@ def _settings() -> Settings:
     return Settings()
 
 
+MIGRATE_HELP = "Upgrade the schema first (under a lock, so several processes may start at once)"
+
+
+def _schema_ready(engine: Engine, settings: Settings, migrate: bool) -> None:
+    """Upgrade when asked (always for the embedded SQLite store), then refuse to go on
+    with one line on stderr and exit 1 unless the schema is this code's head."""
+    from sqlalchemy.exc import OperationalError
+
+    from medcard.db.migrate import shown_url
+
+    try:
+        _check_schema(engine, settings, migrate)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        Console(stderr=True).print(
+            f"database at {shown_url(engine)} is unreachable: {reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _check_schema(engine: Engine, settings: Settings, migrate: bool) -> None:
+    from medcard.db.migrate import head, schema_problem, upgrade
+
+    if (migrate or settings.is_sqlite) and _knows_revision(engine):
+        before = upgrade(engine)
+        if migrate:
+            if before == head():
+                console.print(f"Schema already at {before}")
+            else:
+                console.print(f"Schema upgraded from {before or 'none'} to {head()}")
+    problem = schema_problem(engine)
+    if problem:
+        engine.dispose()
+        Console(stderr=True).print(problem, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _knows_revision(engine: Engine) -> bool:
+    """False when the store is at a revision this code has never heard of (a newer
+    medcard migrated it): nothing to upgrade, and the refusal below says so."""
+    from medcard.db.migrate import current, known
+
+    have = current(engine)
+    return have is None or known(have)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply schema migrations to the configured store (MEDCARD_DATABASE_URL)."""
@@ -45,7 +98,7 @@ def db_upgrade(revision: str = "head") -> None:
 
     settings = _settings()
     engine = make_engine(settings)
-    upgrade(engine, revision)
+    upgrade(engine, revision)  # under the same lock as --migrate
     console.print(
         f"[green]Schema is at {revision}[/green] ({engine.url.render_as_string(hide_password=True)})"
     )
@@ -58,18 +111,18 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
     demo: Annotated[bool, typer.Option(help="Load demo data first if the store is empty")] = False,
     demo_patients: Annotated[int, typer.Option(help="Patients for --demo")] = 100,
+    migrate: Annotated[bool, typer.Option(help=MIGRATE_HELP)] = False,
 ) -> None:
-    """Run the web server (FHIR API at /fhir). An embedded SQLite store is migrated automatically."""
+    """Run the web server (FHIR API at /fhir). An embedded SQLite store is migrated
+    automatically; on PostgreSQL it refuses to start unless the schema is up to date."""
 
     from medcard.db.engine import make_engine
-    from medcard.db.migrate import upgrade
 
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
     engine = make_engine(settings)
-    if settings.is_sqlite:
-        upgrade(engine)
+    _schema_ready(engine, settings, migrate)
     if demo:
         from medcard.demo.loader import is_empty, load_demo
 
@@ -97,16 +150,20 @@ def serve(
 @app.command()
 def worker(
     workers: Annotated[int, typer.Option(help="Worker threads")] = 2,
+    migrate: Annotated[bool, typer.Option(help=MIGRATE_HELP)] = False,
 ) -> None:
     """Run background jobs (document requests, extracts) from the Redis queue.
 
     Embedded installs need no worker: the web server consumes its own SQLite queue.
+    Refuses to start unless the schema is up to date.
     """
     from medcard import jobs
     from medcard.db.engine import make_engine
 
     settings = _settings()
-    jobs.configure(settings, make_engine(settings))
+    engine = make_engine(settings)
+    _schema_ready(engine, settings, migrate)
+    jobs.configure(settings, engine)
     import medcard.jobs.registry  # noqa: F401 - registers every job with the queue
 
     console.print(

@@ -147,14 +147,14 @@ def reset_password(
         ),
     ],
 ) -> None:
-    """Set a new password; also lifts a lockout and ends the account's sessions."""
+    """Set a new password; also lifts a lockout and ends the account's sessions and tokens."""
     from medcard.auth.accounts import set_password
 
     with _engine() as engine, _refusals():
         account = set_password(engine, _find(engine, login).id, password)
         _audit(engine, "password-reset", account, "password set by an administrator")
     console().print(
-        f"[green]Password changed[/green] for {account.login}; its sessions were ended."
+        f"[green]Password changed[/green] for {account.login}; its sessions and tokens were ended."
     )
 
 
@@ -174,6 +174,23 @@ def link(
     console().print(f"[green]Linked[/green] {account.login} to {ref.strip()}")
 
 
+@users_app.command("set-role")
+def set_role(
+    login: Annotated[str, typer.Argument(help="The account's login")],
+    role: Annotated[
+        str, typer.Argument(help="practitioner, registrar, org_admin, reviewer, region_admin")
+    ],
+) -> None:
+    """Change a staff account's role; its sessions and tokens end at once."""
+    from medcard.auth.accounts import set_role as set_account_role
+
+    with _engine() as engine, _refusals():
+        before = _find(engine, login)
+        account = set_account_role(engine, before.id, role)
+        _audit(engine, "account-role", account, f"role {before.role} -> {account.role}")
+    console().print(f"[green]Role changed[/green] for {account.login}: {account.role}")
+
+
 @users_app.command("totp")
 def totp(login: Annotated[str, typer.Argument(help="The account's login")]) -> None:
     """Turn on TOTP with a new secret (replacing any old one) and print it and its URI."""
@@ -191,7 +208,7 @@ def totp(login: Annotated[str, typer.Argument(help="The account's login")]) -> N
 
 @users_app.command("deactivate")
 def deactivate(login: Annotated[str, typer.Argument(help="The account's login")]) -> None:
-    """Refuse further sign-ins and end the account's sessions (the account is kept)."""
+    """Refuse further sign-ins and end the account's sessions and tokens (the account is kept)."""
     from medcard.auth.accounts import deactivate as deactivate_account
 
     with _engine() as engine, _refusals():

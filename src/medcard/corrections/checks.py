@@ -123,14 +123,7 @@ def check_new_report(repo: Repository, task: dict[str, Any]) -> None:
             raise ReportError(
                 422, "corr_err_attachment_ref", f"{att.ref} is not a file of this patient's card"
             )
-    ignore = {report.id, ref_id(report.previous)}
-    for ref in dict.fromkeys(report.entries):
-        if set(open_reports_on(repo, ref)) - ignore:
-            raise ReportError(
-                409,
-                "corr_err_duplicate",
-                f"{ref} is already disputed in an open report; wait for its decision",
-            )
+    refuse_disputed_twice(repo, task)
     try:
         patient = repo.read("Patient", pid).json()
     except FhirError:
@@ -142,6 +135,22 @@ def check_new_report(repo: Repository, task: dict[str, Any]) -> None:
             "corr_err_authority",
             "The owner must be one of the patient's authorities: " + ", ".join(sorted(allowed)),
         )
+
+
+def refuse_disputed_twice(repo: Repository, task: dict[str, Any]) -> None:
+    """Refuse a report disputing an entry an open report already disputes.
+
+    Filed under the card's lock (``service.file_report``) this runs again just before
+    the write, so two reports sent at the same moment make one (issue 14)."""
+    report = read_report(task)
+    ignore = {report.id, ref_id(report.previous)}
+    for ref in dict.fromkeys(report.entries):
+        if set(open_reports_on(repo, ref)) - ignore:
+            raise ReportError(
+                409,
+                "corr_err_duplicate",
+                f"{ref} is already disputed in an open report; wait for its decision",
+            )
 
 
 def _input_code(item: dict[str, Any]) -> str:

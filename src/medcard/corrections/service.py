@@ -27,7 +27,7 @@ from medcard.corrections.authorities import (
     deadline_days,
     route,
 )
-from medcard.corrections.checks import check_new_report, load_entry
+from medcard.corrections.checks import check_new_report, load_entry, refuse_disputed_twice
 from medcard.corrections.model import (
     COMMUNICATION_SYSTEM,
     CORRECTION,
@@ -51,12 +51,14 @@ from medcard.corrections.model import (
     ref_id,
     set_status,
 )
+from medcard.db.locks import try_locks
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import ID, Repository
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, normalize_snils
 
 MAX_TEXT: Final = 4000
+FILING_LOCKS: Final = 0x636F7272  # try_locks namespace: entries being disputed ("corr")
 
 
 def _text(value: str, key: str, *, required: bool = False) -> str:
@@ -354,8 +356,18 @@ def file_report(repo: Repository, new: NewReport, settings: Settings | None = No
                         },
                     )
                 )
-    with repo.unit_of_work():
-        return repo.create(task).stored.id
+    # Two reports sent at the same moment (issue 14): while one is being filed, its
+    # entries are locked (every process on PostgreSQL), so another report disputing
+    # any of them at that moment is refused as a duplicate, and one filed after it
+    # meets the first in the duplicate check, which runs again under the locks.
+    with try_locks(repo.engine, FILING_LOCKS, [f"{pid}:{r}" for r in refs]) as ours:
+        if not ours:
+            raise ReportError(
+                409, "corr_err_duplicate", "An entry of this report is being disputed right now"
+            )
+        refuse_disputed_twice(sys, task)
+        with repo.unit_of_work():
+            return repo.create(task).stored.id
 
 
 # -- review -------------------------------------------------------------------------------

@@ -204,6 +204,9 @@ accounts = Table(
     Column("lang", String(8), nullable=False, server_default="ru"),
     Column("created", BigInteger, nullable=False),
     Column("password_changed", BigInteger, nullable=False),
+    # Revocation epoch (issue 14): bumped on logout, deactivation, password or role
+    # change; an access token carrying an older one ("rev" claim) is refused.
+    Column("token_epoch", Integer, nullable=False, server_default="0"),
     Index("ix_accounts_fhir_ref", "fhir_ref"),
 )
 
@@ -220,6 +223,16 @@ sessions = Table(
     Column("user_agent", String(255), nullable=False, server_default=""),
     Column("ip", String(64), nullable=False, server_default=""),
     Index("ix_sessions_account", "account_id"),
+)
+
+# SSO (issue 14): states already used at a callback, shared by every worker.
+
+sso_states = Table(
+    "sso_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # sha256 of the state
+    Column("expires", BigInteger, nullable=False),  # microseconds; purged after this
+    Index("ix_sso_states_expires", "expires"),
 )
 
 password_resets = Table(

@@ -232,6 +232,12 @@ def request_documents(
     with repository(engine, context_for(account)) as repo, repo.unit_of_work():
         if consent.active_in(repo, pid) is None:
             raise DocumentsError("ob_docs_consent_required")
+        # Two identical requests at the same moment make one (issue 14): filings for one
+        # card are serialised (an advisory lock on PostgreSQL, held to the commit; SQLite
+        # writers already queue on BEGIN IMMEDIATE), so the second sees the first's Task.
+        repo.conditional_match(
+            "Task", f"patient=Patient/{pid}&code={code_token(CODE)}", "document request"
+        )
         already = {kind_of(s.json()) for s in _open_of_patient(repo, pid)}
         for kind in wanted:
             if kind in already:

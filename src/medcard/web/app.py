@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,11 +27,14 @@ from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.access.subjects import active_emergency_patients
 from medcard.audit.recorder import DENIED, AuditBuffer
+from medcard.auth import epochs
+from medcard.auth.epochs import AccountEpochs
 from medcard.auth.oauth.revocation import is_revoked, jti_of
 from medcard.auth.ratelimit import Limiter, fold_refusal
 from medcard.auth.tokens import TokenError, TokenIssuer, load_or_create_key
 from medcard.config import Settings
 from medcard.db.engine import make_engine
+from medcard.db.migrate import current, head, schema_problem
 from medcard.fhir.outcomes import FhirError, Issue, outcome, unauthorized
 from medcard.fhir.router import FhirRequest, FhirResponse, Router
 from medcard.fhir.store.repository import Repository
@@ -125,6 +128,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Started straight by uvicorn or gunicorn (not through `medcard serve`): still
+        # refuse a store whose schema is not this code's, before any job runs on it.
+        try:
+            problem = schema_problem(app.state.services.engine)
+        except (OperationalError, DBAPIError) as exc:
+            # Unreachable for now (a restart, a failover): serve 503s and keep /readyz
+            # unready, which checks the schema again each time, rather than exit.
+            log.warning("database unreachable at start (%s); /readyz waits for it", exc)
+            problem = None
+        if problem:
+            log.error(problem)
+            raise RuntimeError(problem)
         jobs.start_embedded_consumer(settings)
         try:
             yield
@@ -146,11 +161,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     services = Services(
         settings=settings,
         engine=eng,
-        issuer=TokenIssuer(load_or_create_key(settings.signing_key_path), settings.token_issuer),
+        issuer=TokenIssuer(
+            load_or_create_key(settings.signing_key_path),
+            settings.token_issuer,
+            epochs=AccountEpochs(eng),  # tokens of signed-out accounts stop (issue 14)
+        ),
         router=Router(settings.default_page_size, settings.max_page_size),
         limiter=Limiter(eng, settings.redis_url, enabled=settings.rate_limits),
     )
     app.state.services = services
+    epochs.configure(settings.redis_url)  # revocations reach every worker at once
     if settings.cors_origins:  # CORS for browser apps (see ApiCors); none when unset
         app.add_middleware(ApiCors, origins=list(settings.cors_origins))
     install_pages(app)
@@ -205,11 +225,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/readyz")
     def readyz() -> Response:
         try:
-            with services.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            have = current(services.engine)
         except Exception:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": "up"})
+        if have != head():  # never ready on a schema this code does not match
+            return JSONResponse(
+                {"status": "unavailable", "database": "up", "schema": have, "needs": head()},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "database": "up", "schema": have})
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 

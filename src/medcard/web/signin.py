@@ -247,6 +247,7 @@ def enrol_submit(
 def logout(request: Request, signed: Annotated[SignedIn, Depends(pending_session)]) -> Response:
     engine = engine_of(request)
     destroy_by_hash(engine, signed.session.id_hash)
+    accounts.revoke_tokens(engine, signed.account.id)  # apps' tokens end too (issue 14)
     accounts.audit(engine, signed.account, [("logout", SUCCESS, "signed out")])
     response = redirect(login_url(notice="signed_out"))
     clear_session_cookie(response, settings_of(request), https=is_https(request))

@@ -100,7 +100,7 @@ def runtime(request: Request) -> SsoRuntime:
     settings = svc.settings
     made = SsoRuntime(
         seal=CookieSeal(derive_state_secret(svc.issuer.key), settings.sso_state_seconds),
-        consumed=ConsumedStates(settings.sso_state_seconds + 60),
+        consumed=ConsumedStates(svc.engine, settings.sso_state_seconds + 60, settings.redis_url),
         providers={
             region: OidcProvider(region, config, settings.sso_http_timeout_seconds)
             for region, config in settings.sso_providers.items()
@@ -195,7 +195,7 @@ async def callback(request: Request, region: str) -> Response:
             raise SsoError(Failure.PROVIDER_ERROR, "a parameter was repeated in the callback")
         pending = rt.seal.open_login(request.cookies.get(LOGIN_COOKIE))
         state_matches(pending, region, params.get("state"))
-        if not rt.consumed.consume(pending.state):
+        if not await run_in_threadpool(rt.consumed.consume, pending.state):
             raise SsoError(Failure.REPLAYED, "this state was already used")
         identity = await provider.finish(pending, dict(params))
     except SsoError as exc:

@@ -53,6 +53,7 @@ from sqlalchemy import Engine
 from medcard.access.roles import Role
 from medcard.access.smart import Scopes
 from medcard.access.subjects import token_claims
+from medcard.auth import epochs
 from medcard.auth.oauth import audit, revocation, store
 from medcard.auth.oauth import scopes as sc
 from medcard.auth.oauth.clients import OAuthClient, get_client
@@ -631,6 +632,7 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             else:
                 claims = token_claims(self.engine, Role.PATIENT, owner.fhir_ref)
             claims["account"] = owner.account_id
+            claims.update(epochs.mint_claim(self.engine, owner.account_id))  # issue 14
             return claims
         role = Role.LAB if client.organization_ref else Role.SYSTEM
         return token_claims(self.engine, role, "", client.organization_ref)
