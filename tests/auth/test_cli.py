@@ -132,3 +132,20 @@ def test_deactivate(run: Any, engine: Engine) -> None:
     run("deactivate", "old@example.org")
     assert not accounts.authenticate(engine, "old@example.org", PASSWORD).ok
     assert "deactivated" in run("list").output
+
+
+def test_grant_role_lets_a_doctor_also_review(run: Any, engine: Engine) -> None:
+    doctor = accounts.create_account(
+        engine, "doc2@example.org", PASSWORD, Role.PRACTITIONER, organization_ref="Organization/o"
+    )
+    out = run("grant-role", "doc2@example.org", "reviewer").output
+    assert "practitioner, reviewer" in out
+    found = accounts.get(engine, doctor.id)
+    assert found is not None
+    assert found.roles == {Role.PRACTITIONER, Role.REVIEWER}
+    assert "practitioner (+reviewer)" in run("list").output
+    (entry,) = [e for e in audit_rows(engine) if e["interaction"] == "account-role"]
+    assert "granted role reviewer" in entry["detail"]
+    patient = accounts.create_account(engine, "pat2@example.org", PASSWORD, Role.PATIENT)
+    run("grant-role", "pat2@example.org", "practitioner", ok=False)
+    assert accounts.get(engine, patient.id).roles == {Role.PATIENT}  # type: ignore[union-attr]
