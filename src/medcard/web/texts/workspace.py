@@ -240,7 +240,21 @@ _PAIRS: dict[str, tuple[str, str]] = {
     # errors
     "ws_err_required": ("заполните поле", "required"),
     "ws_err_choose": ("выберите значение из списка", "choose a value from the list"),
-    "ws_err_date": ("дата не распознана: ДД.ММ.ГГГГ", "not a date"),
+    "ws_err_date": (
+        "дата не распознана: введите ДД.ММ.ГГГГ, например 01.03.2026",
+        "not a date: enter DD.MM.YYYY, e.g. 01.03.2026",
+    ),
+    "ws_err_datetime": (
+        "дата и время не распознаны: введите ДД.ММ.ГГГГ ЧЧ:ММ, например 01.03.2026 09:30",
+        "not a date and time: enter DD.MM.YYYY HH:MM, e.g. 01.03.2026 09:30",
+    ),
+    "ws_placeholder_date": ("ДД.ММ.ГГГГ", "DD.MM.YYYY"),
+    "ws_placeholder_datetime": ("ДД.ММ.ГГГГ ЧЧ:ММ", "DD.MM.YYYY HH:MM"),
+    "ws_hint_date": ("ДД.ММ.ГГГГ, например 01.03.2026", "DD.MM.YYYY, e.g. 01.03.2026"),
+    "ws_hint_datetime": (
+        "ДД.ММ.ГГГГ ЧЧ:ММ, например 01.03.2026 09:30",
+        "DD.MM.YYYY HH:MM, e.g. 01.03.2026 09:30",
+    ),
     "ws_err_future_date": ("дата в будущем: укажите уже прошедшую", "the date is in the future"),
     "ws_err_date_too_old": ("слишком давняя дата", "the date is too far in the past"),
     "ws_err_before_birth": ("дата раньше даты рождения пациента", "before the patient's birth"),

@@ -8,7 +8,6 @@ a refused form is saved.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from medcard.entries import FormError, Problem
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
+from medcard.ru_dates import parse_day, show_day
 from medcard.terminology import CATALOGS, ICD10
 from medcard.web.deps import (
     current_account,
@@ -150,11 +150,10 @@ def search(request: Request, account: Signed, q: str = "", birth_date: str = "")
     q, birth_date = q.strip()[:100], birth_date.strip()[:10]
     ctx: dict[str, Any] = {"account": account, "q": q, "birth_date": birth_date, "results": []}
     try:
-        query, exact = _query(q, birth_date)
+        born = parse_day(birth_date).isoformat() if birth_date else ""  # 15.07.1985 or ISO
+        query, exact = _query(q, born)
         if not exact and len(q) < 2:
             raise ids.IdentifierError("short")
-        if birth_date:
-            dt.date.fromisoformat(birth_date)
     except ids.IdentifierError:
         return page(request, "workspace/home.html", 400, error="ws_err_search", **ctx)
     except ValueError:
@@ -540,7 +539,7 @@ def _form_page(
             orders = [
                 (
                     o["id"],
-                    f"{(o.get('code') or {}).get('text', '')} — {str(o.get('authoredOn', ''))[:10]}",
+                    f"{(o.get('code') or {}).get('text', '')} — {show_day(o.get('authoredOn', ''))}",
                 )
                 for o in entries.open_orders(repo, pid, f.order_category)
             ]
