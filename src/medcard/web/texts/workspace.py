@@ -5,6 +5,19 @@ from __future__ import annotations
 _PAIRS: dict[str, tuple[str, str]] = {
     "ws_title": ("Рабочее место", "Workspace"),
     "ws_search_title": ("Поиск пациента", "Find a patient"),
+    "ws_mine_title": ("Мои пациенты", "My patients"),
+    "ws_mine_lead": (
+        "Пациенты, прикреплённые к вам как к участковому врачу.",
+        "Patients attached to you as their district doctor.",
+    ),
+    "ws_mine_filter": ("Фамилия или имя", "Family or given name"),
+    "ws_mine_filter_button": ("Показать", "Show"),
+    "ws_mine_none": ("Прикреплённых пациентов не найдено.", "No attached patients found."),
+    "ws_mine_page": ("Страница", "Page"),
+    "ws_mine_of": ("из", "of"),
+    "ws_mine_prev": ("← Предыдущая", "← Previous"),
+    "ws_mine_next": ("Следующая →", "Next →"),
+    "ws_mine_pager": ("Страницы списка пациентов", "Patient list pages"),
     "ws_search_label": (
         "СНИЛС, полис ОМС (ЕНП), паспорт или фамилия и имя",
         "SNILS, OMS policy (ENP), passport or name",

@@ -120,10 +120,42 @@ def _summary(stored: Stored) -> dict[str, str]:
 # -- home and search -----------------------------------------------------------------------
 
 
+MY_PATIENTS_PAGE = 20
+
+
 @router.get("/workspace")
-def home(request: Request, account: Signed) -> Response:
+def home(request: Request, account: Signed, name: str = "", page_no: int = 1) -> Response:
+    """The search form, and for a doctor the patients attached to them (issue 20)."""
     _need(account, CLINICIANS + REGISTRARS)
-    return page(request, "workspace/home.html", account=account, q="", birth_date="")
+    ctx: dict[str, Any] = {"account": account, "q": "", "birth_date": ""}
+    if account.role == Role.PRACTITIONER and account.fhir_ref.startswith("Practitioner/"):
+        ctx["mine"] = _my_patients(request, account, name.strip()[:100], max(1, page_no))
+    return page(request, "workspace/home.html", **ctx)
+
+
+def _my_patients(request: Request, account: Account, name: str, page_no: int) -> dict[str, Any]:
+    """Patients whose district doctor (Patient.generalPractitioner) the doctor is, by name,
+    a page at a time; the search passes the gate and is audited like any other."""
+    query = [("general-practitioner", account.fhir_ref)]
+    query += [("name", w) for w in name.split()[:3]]
+    offset = (page_no - 1) * MY_PATIENTS_PAGE
+    query += [
+        ("_sort", "family,given"),
+        ("_count", str(MY_PATIENTS_PAGE)),
+        ("_offset", str(offset)),
+        ("_total", "accurate"),
+    ]
+    with _repo(request, account, "treatment") as repo:
+        found = repo.search(parse("Patient", query))
+    total = found.total or 0
+    pages = max(1, -(-total // MY_PATIENTS_PAGE))
+    return {
+        "rows": [_summary(s) for s in found.matches],
+        "total": total,
+        "name": name,
+        "page": page_no,
+        "pages": pages,
+    }
 
 
 def _query(q: str, birth_date: str) -> tuple[list[tuple[str, str]], str]:
