@@ -49,7 +49,7 @@ def _listed(html: str) -> list[str]:
 
 
 def _count(html: str) -> int:
-    m = re.search(r'<span class="ws-count">\((\d+)\)</span>', html)
+    m = re.search(r"<h2 id=\"mine-title\">[^<]*<span class=\"ws-count\">\((\d+)\)</span>", html)
     assert m, html
     return int(m.group(1))
 

@@ -6,6 +6,18 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "ws_title": ("Рабочее место", "Workspace"),
     "ws_search_title": ("Поиск пациента", "Find a patient"),
     "ws_mine_title": ("Мои пациенты", "My patients"),
+    "ws_inbox_title": ("Новые результаты анализов", "New lab results"),
+    "ws_inbox_lead": (
+        "Результаты по вашим направлениям, с которыми вы ещё не ознакомились; с отклонениями — первыми.",
+        "Results for your referrals you have not acknowledged yet; abnormal ones first.",
+    ),
+    "ws_inbox_none": ("Новых результатов нет.", "No new results."),
+    "ws_inbox_abnormal": ("есть отклонения", "abnormal"),
+    "ws_inbox_ack": ("Ознакомлен", "Acknowledge"),
+    "ws_notice_acknowledged": (
+        "Отмечено: вы ознакомились с результатом.",
+        "Recorded: you have seen the result.",
+    ),
     "ws_mine_lead": (
         "Пациенты, прикреплённые к вам как к участковому врачу.",
         "Patients attached to you as their district doctor.",

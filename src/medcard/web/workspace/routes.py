@@ -28,6 +28,7 @@ from medcard.entries import FormError, Problem
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
+from medcard.records import results_inbox
 from medcard.ru_dates import parse_day, show_day
 from medcard.terminology import CATALOGS, ICD10
 from medcard.web.deps import (
@@ -124,13 +125,27 @@ MY_PATIENTS_PAGE = 20
 
 
 @router.get("/workspace")
-def home(request: Request, account: Signed, name: str = "", page_no: int = 1) -> Response:
+def home(
+    request: Request, account: Signed, name: str = "", page_no: int = 1, notice: str = ""
+) -> Response:
     """The search form, and for a doctor the patients attached to them (issue 20)."""
     _need(account, CLINICIANS + REGISTRARS)
     ctx: dict[str, Any] = {"account": account, "q": "", "birth_date": ""}
     if account.role == Role.PRACTITIONER and account.fhir_ref.startswith("Practitioner/"):
         ctx["mine"] = _my_patients(request, account, name.strip()[:100], max(1, page_no))
+        with _repo(request, account, "treatment") as repo:
+            ctx["new_results"] = results_inbox.new_results(repo, account.fhir_ref)
+        ctx["notice"] = "acknowledged" if notice == "acknowledged" else ""
     return page(request, "workspace/home.html", **ctx)
+
+
+@router.post("/workspace/results/{rid}/acknowledge", dependencies=[Depends(require_csrf)])
+def acknowledge_result(request: Request, account: Signed, rid: str) -> Response:
+    """The doctor has seen a new lab result: recorded, and it leaves their inbox."""
+    _need(account, CLINICIANS)
+    with _repo(request, account, "treatment") as repo:
+        results_inbox.acknowledge(repo, account.fhir_ref, _pid(rid))
+    return redirect("/workspace?notice=acknowledged")
 
 
 def _my_patients(request: Request, account: Account, name: str, page_no: int) -> dict[str, Any]:
