@@ -232,7 +232,8 @@ def test_json_with_charset_is_accepted(client: TestClient) -> None:
         ("Patient/_history", {"_count": "x"}, "_count"),
         ("AuditEvent", {"date": "ge31.12.2024"}, "31.12.2024"),
         ("AuditEvent", {"_count": "x"}, "x"),
-        ("AuditEvent", {"subtype": "read"}, "subtype"),
+        ("AuditEvent", {"site": "x"}, "site"),
+        ("AuditEvent", {"_sort": "outcome"}, "outcome"),
     ],
 )
 def test_bad_dates_and_numbers_in_search_are_refused(

@@ -97,7 +97,7 @@ def test_export_csv(run: CliRunner, record: Record) -> None:
 
 def test_export_needs_a_selection_and_valid_dates(run: CliRunner) -> None:
     assert run.invoke(cli, ["audit", "export"]).exit_code != 0
-    assert run.invoke(cli, ["audit", "export", "--since", "10.03.2025"]).exit_code != 0
+    assert run.invoke(cli, ["audit", "export", "--since", "03/10/2025"]).exit_code != 0
     assert run.invoke(cli, ["audit", "export", "--patient", "p", "--format", "xml"]).exit_code != 0
 
 

@@ -279,6 +279,8 @@ def test_reports_are_for_administrators_only(
         ("since=2025-04-01", {"pat1", "pat2", "pat3"}),
         ("until=2025-03-31", {"pat1"}),
         ("since=2025-04-01&emergency=1", {"pat1"}),
+        ("since=01.04.2025", {"pat1", "pat2", "pat3"}),  # as Russian clinicians write it
+        ("until=31.03.2025", {"pat1"}),
     ],
 )
 def test_region_admin_report_filters(
@@ -301,9 +303,10 @@ def test_report_counts_and_bad_dates(
     html = page.get("/admin/audit?organization=clinic1&since=2025-04-01").text
     assert "Всего записей: 2" in html
     assert "выполнено" in _entries(html)[0]
-    bad = page.get("/admin/audit?since=10.03.2025")
+    assert page.get("/admin/audit?since=10.03.2025").status_code == 200
+    bad = page.get("/admin/audit?since=03/10/2025")
     assert bad.status_code == 400
-    assert "ГГГГ-ММ-ДД" in bad.text
+    assert "ДД.ММ.ГГГГ" in bad.text
 
 
 def test_org_admin_sees_only_their_organisation(

@@ -161,3 +161,20 @@ def test_set_role_changes_a_staff_role_and_ends_its_sessions(run: Any, engine: E
     assert "cannot become" in refused.output
     interactions = [e["interaction"] for e in audit_rows(engine) if e["actor"] == "system:cli"]
     assert interactions == ["account-create", "account-role"]
+
+
+def test_grant_role_lets_a_doctor_also_review(run: Any, engine: Engine) -> None:
+    doctor = accounts.create_account(
+        engine, "doc2@example.org", PASSWORD, Role.PRACTITIONER, organization_ref="Organization/o"
+    )
+    out = run("grant-role", "doc2@example.org", "reviewer").output
+    assert "practitioner, reviewer" in out
+    found = accounts.get(engine, doctor.id)
+    assert found is not None
+    assert found.roles == {Role.PRACTITIONER, Role.REVIEWER}
+    assert "practitioner (+reviewer)" in run("list").output
+    (entry,) = [e for e in audit_rows(engine) if e["interaction"] == "account-role"]
+    assert "granted role reviewer" in entry["detail"]
+    patient = accounts.create_account(engine, "pat2@example.org", PASSWORD, Role.PATIENT)
+    run("grant-role", "pat2@example.org", "practitioner", ok=False)
+    assert accounts.get(engine, patient.id).roles == {Role.PATIENT}  # type: ignore[union-attr]

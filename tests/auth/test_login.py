@@ -32,7 +32,7 @@ def test_patient_signs_in_and_sees_their_page(
     account = make_account(display_name="Иванова Анна Петровна", fhir_ref="Patient/p-1")
     r = login(web, "  " + account.login.upper())
     assert r.status_code == 303
-    assert r.headers["location"] == "/me"
+    assert r.headers["location"] == "/card"  # a patient lands on their card
     me = web.get("/me")
     assert me.status_code == 200
     assert "Иванова Анна Петровна" in me.text
@@ -257,7 +257,7 @@ def test_next_is_followed_only_within_the_site(
         "/\t/evil.example",
         "/%09/evil.example",
     ]:
-        assert login(web, account.login, next=evil).headers["location"] == "/me"
+        assert login(web, account.login, next=evil).headers["location"] == "/card"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from medcard.auth import accounts, mfa
 from medcard.auth.accounts import STAFF_ROLES, Account, Role
 from medcard.auth.sessions import COOKIE_NAME
+from medcard.web.homes import HOMES
 from tests.auth.conftest import (
     Clock,
     audit_rows,
@@ -42,7 +43,7 @@ def test_staff_cannot_reach_their_page_before_the_code(
         assert blocked.headers["location"].startswith("/login/mfa")
     r = submit_code(web, "/login/mfa", code_for(fresh(engine, account)))
     assert r.status_code == 303
-    assert r.headers["location"] == "/me"
+    assert r.headers["location"] == HOMES[role]
     assert web.get("/me").status_code == 200
 
 
@@ -185,7 +186,7 @@ def test_patient_may_turn_codes_on_and_off(
     assert not fresh(engine, account).totp_enabled
     assert (
         login(TestClient(web.app, follow_redirects=False), account.login).headers["location"]
-        == "/me"
+        == "/card"
     )
 
 

@@ -18,6 +18,7 @@ from medcard.entries.problems import Collector, FormError
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
+from medcard.ru_dates import parse_day
 
 EPISODE_KIND_SYSTEM = "https://medcard.example/fhir/CodeSystem/episode-kind"
 END_REASON_URL = "https://medcard.example/fhir/StructureDefinition/attachment-end-reason"
@@ -105,7 +106,8 @@ def parse_person(form: dict[str, str], today: dt.date | None = None) -> PersonDa
         errs.add("middle", "ws_err_name")
     birth = form.get("birth_date", "").strip()
     try:
-        born = dt.date.fromisoformat(birth)
+        born = parse_day(birth)  # 15.07.1985 as typed, or ISO
+        birth = born.isoformat()
         if born > today:
             errs.add("birth_date", "ws_err_future_date")
         elif born.year < today.year - 125:

@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, Engine, Row, false, func, or_, select
 
 from medcard.audit.events import organization_ref, to_audit_event
 from medcard.db.tables import accounts, audit_log
+from medcard.ru_dates import parse_day
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000
@@ -197,9 +198,9 @@ def day_start(day: date, tz: tzinfo) -> int:
 
 
 def period(since: str, until: str, tz: tzinfo) -> tuple[int | None, int | None]:
-    """Inclusive local dates (YYYY-MM-DD; empty for open) as [since, until) microseconds."""
-    low = day_start(date.fromisoformat(since), tz) if since else None
-    high = day_start(date.fromisoformat(until) + timedelta(days=1), tz) if until else None
+    """Inclusive local dates (ДД.ММ.ГГГГ or ISO; empty for open) as [since, until) µs."""
+    low = day_start(parse_day(since), tz) if since else None
+    high = day_start(parse_day(until) + timedelta(days=1), tz) if until else None
     return low, high
 
 

@@ -93,10 +93,20 @@ class Account:
     password_hash: str = field(repr=False)
     totp_secret: str | None = field(repr=False)  # base32, None before enrolment starts
     totp_last_step: int = field(repr=False, default=0)
+    # Every role the person holds; ``role`` is the one they act in now: the role they
+    # chose (``home_role``) when they hold several, else the account's own.
+    roles: frozenset[Role] = frozenset()
+    home_role: str = ""
+    primary_role: Role | None = None
 
     @property
     def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
+        """Any staff role counts: a second factor guards every role the person can act in."""
+        return bool((self.roles or {self.role}) & STAFF_ROLES)
+
+    @property
+    def has_several_roles(self) -> bool:
+        return len(self.roles) > 1
 
     @property
     def needs_mfa(self) -> bool:
@@ -108,13 +118,28 @@ class Account:
         return f"Account/{self.id}"
 
 
+def _roles_of(primary: Role, extra: str) -> frozenset[Role]:
+    found = {primary}
+    for name in extra.split(","):
+        if name.strip() in {r.value for r in STAFF_ROLES}:
+            found.add(Role(name.strip()))
+    return frozenset(found)
+
+
 def _account(row: Row[Any]) -> Account:
     m = row._mapping
     secret, last_step = m["totp_secret"], int(m["totp_last_step"])
+    primary = Role(m["role"])
+    held = _roles_of(primary, m["extra_roles"])
+    home = m["home_role"]
+    acting = Role(home) if home in {r.value for r in held} else primary
     return Account(
         id=m["id"],
         login=m["login"],
-        role=Role(m["role"]),
+        role=acting,
+        roles=held,
+        home_role=home if home in {r.value for r in held} else "",
+        primary_role=primary,
         display_name=m["display_name"],
         fhir_ref=m["fhir_ref"],
         organization_ref=m["organization_ref"],
@@ -344,7 +369,7 @@ def link(engine: Engine, account_id: str, ref: str) -> Account:
             raise AccountError("bad_reference", "patients do not belong to an organisation")
         values = {"organization_ref": _check_ref(ref, ("Organization",))}
     else:
-        allowed = _allowed_link_kinds(account.role)
+        allowed = _allowed_link_kinds(account.primary_role or account.role)
         if not allowed:
             raise AccountError(
                 "bad_reference", f"a {account.role.value} account links to an Organization only"
@@ -383,6 +408,43 @@ def revoke_tokens(engine: Engine, account_id: str) -> None:
     with engine.begin() as conn:
         jtis = epochs.revoke_account_tokens(conn, account_id)
     epochs.forget(account_id, jtis)
+
+
+def grant_role(engine: Engine, account_id: str, role: Role | str) -> Account:
+    """Let a staff member also act in another staff role (a doctor who reviews reports).
+
+    Only staff roles combine: a patient's account links to their card, a clinician's to
+    their Practitioner, so a doctor who is also a patient keeps two accounts.  Like every
+    role change this is a service call (CLI, admin pages), never a form field.
+    """
+    role = account_role(role)
+    account = _require(engine, account_id)
+    if role not in STAFF_ROLES or not account.is_staff:
+        raise AccountError("bad_role", "only staff accounts hold several roles, all of them staff")
+    if role in account.roles:
+        return account
+    extra = sorted(r.value for r in account.roles - {account.primary_role} | {role})
+    with engine.begin() as conn:
+        conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(extra_roles=",".join(extra))
+        )
+    return _require(engine, account_id)
+
+
+def choose_role(engine: Engine, account_id: str, role: Role | str) -> Account:
+    """Remember the role a person with several roles works in (and lands in after sign-in)."""
+    account = _require(engine, account_id)
+    try:
+        chosen = Role(role)
+    except ValueError:
+        chosen = None
+    if chosen is None or chosen not in account.roles:
+        raise AccountError("bad_role", f"the account does not hold the role {role!r}")
+    with engine.begin() as conn:
+        conn.execute(
+            update(accounts).where(accounts.c.id == account_id).values(home_role=chosen.value)
+        )
+    return _require(engine, account_id)
 
 
 def deactivate(engine: Engine, account_id: str) -> Account:

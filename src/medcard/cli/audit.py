@@ -69,10 +69,10 @@ def verify(
 def export(
     patient: Annotated[str | None, typer.Option(help="Only entries about this Patient id")] = None,
     since: Annotated[
-        str | None, typer.Option(help="From this date (YYYY-MM-DD, Moscow time)")
+        str | None, typer.Option(help="From this date (DD.MM.YYYY or YYYY-MM-DD, Moscow time)")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Up to and including this date (YYYY-MM-DD)")
+        str | None, typer.Option(help="Up to and including this date (DD.MM.YYYY or YYYY-MM-DD)")
     ] = None,
     actor: Annotated[str | None, typer.Option(help="Only entries by this actor")] = None,
     fmt: Annotated[str, typer.Option("--format", help="ndjson (AuditEvent) or csv")] = "ndjson",
@@ -92,7 +92,9 @@ def export(
     try:
         low, high = reports.period(since or "", until or "", reports.moscow())
     except ValueError:
-        raise typer.BadParameter("dates are YYYY-MM-DD", param_hint="--since") from None
+        raise typer.BadParameter(
+            "dates are DD.MM.YYYY or YYYY-MM-DD", param_hint="--since"
+        ) from None
     flt = reports.AuditFilter(
         patient_ids=frozenset({patient.removeprefix("Patient/")}) if patient else frozenset(),
         actors=frozenset({actor}) if actor else frozenset(),

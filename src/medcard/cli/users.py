@@ -121,9 +121,10 @@ def list_(
     now = clock.now_micros()
     for a in rows:
         state = "deactivated" if not a.active else "locked" if a.locked_until > now else "active"
+        others = sorted(r.value for r in a.roles - {a.role})
         table.add_row(
             a.login,
-            a.role.value,
+            a.role.value + (f" (+{', '.join(others)})" if others else ""),
             a.display_name,
             a.fhir_ref,
             a.organization_ref,
@@ -189,6 +190,21 @@ def set_role(
         account = set_account_role(engine, before.id, role)
         _audit(engine, "account-role", account, f"role {before.role} -> {account.role}")
     console().print(f"[green]Role changed[/green] for {account.login}: {account.role}")
+
+
+@users_app.command("grant-role")
+def grant_role(
+    login: Annotated[str, typer.Argument(help="The account's login")],
+    role: Annotated[str, typer.Argument(help="A further staff role, e.g. reviewer")],
+) -> None:
+    """Let a staff account also work in another staff role; it chooses one after sign-in."""
+    from medcard.auth.accounts import grant_role as grant
+
+    with _engine() as engine, _refusals():
+        account = grant(engine, _find(engine, login).id, role)
+        _audit(engine, "account-role", account, f"granted role {role.strip()}")
+    held = ", ".join(sorted(r.value for r in account.roles))
+    console().print(f"[green]Granted[/green] {role.strip()} to {account.login} (roles: {held})")
 
 
 @users_app.command("totp")

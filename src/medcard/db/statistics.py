@@ -108,9 +108,7 @@ def analyse_stale(engine: Engine, written: Mapping[str, int]) -> list[str]:
             return []
         try:
             stale = []
-            for name, counted, tuples, never in conn.execute(
-                STATE_OF, {"tables": sorted(written)}
-            ):
+            for name, counted, tuples, never in conn.execute(STATE_OF, {"tables": sorted(written)}):
                 changed = max(int(counted or 0), int(written.get(name, 0)))
                 if changed > 0 and (never or changed >= 50 + 0.1 * float(tuples)):
                     stale.append(name)

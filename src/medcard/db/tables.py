@@ -190,6 +190,10 @@ accounts = Table(
     Column("login", String(255), nullable=False, unique=True),  # casefolded e-mail or phone
     Column("password_hash", Text, nullable=False),
     Column("role", String(32), nullable=False),
+    # Further roles the same person holds (comma-separated; staff roles only), and the
+    # one they chose to work in, which is also where they land after sign-in.
+    Column("extra_roles", String(255), nullable=False, server_default=""),
+    Column("home_role", String(32), nullable=False, server_default=""),
     Column("display_name", String(255), nullable=False, server_default=""),
     Column("fhir_ref", String(128), nullable=False, server_default=""),  # Patient/x, Practitioner/y
     Column("organization_ref", String(128), nullable=False, server_default=""),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from medcard.entries.problems import Collector
+from medcard.ru_dates import parse_day, parse_local
 from medcard.terminology import ICD10, Catalog, Concept, UnknownCodeError
 
 # Clinics enter local wall-clock times; the card stores them with their offset.
@@ -46,20 +47,16 @@ class Reader:
     def when(
         self, name: str, *, required: bool = True, not_future: bool = True
     ) -> dt.datetime | None:
-        """A local date-time (``2026-03-01T10:30``) or a date (then noon)."""
+        """A local date-time (``01.03.2026 10:30``; ISO ``2026-03-01T10:30`` too) or a
+        date (then noon), in the clinic's zone unless an ISO value names its offset."""
         raw = (self.form.get(name) or "").strip()
         if not raw:
             if required:
                 self.errs.add(name, "ws_err_required")
             return None
-        try:
-            value = (
-                dt.datetime.fromisoformat(raw)
-                if "T" in raw
-                else dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(12))
-            )
-        except ValueError:
-            self.errs.add(name, "ws_err_date")
+        value = _local_or_iso(raw)
+        if value is None:
+            self.errs.add(name, "ws_err_datetime")
             return None
         value = value.replace(tzinfo=TZ) if value.tzinfo is None else value
         if not_future and value > self.now + dt.timedelta(minutes=5):
@@ -71,13 +68,14 @@ class Reader:
         return value
 
     def day(self, name: str, *, required: bool = True) -> dt.date | None:
+        """A date: ``01.03.2026`` (or ISO ``2026-03-01``)."""
         raw = (self.form.get(name) or "").strip()
         if not raw:
             if required:
                 self.errs.add(name, "ws_err_required")
             return None
         try:
-            return dt.date.fromisoformat(raw)
+            return parse_day(raw)
         except ValueError:
             self.errs.add(name, "ws_err_date")
             return None
@@ -135,6 +133,22 @@ class Reader:
         if found is None:
             self.errs.add(name, "ws_err_code_unknown", code=raw[:60])
         return found
+
+
+def _local_or_iso(raw: str) -> dt.datetime | None:
+    """Russian or ISO wall-clock time (a bare date means noon), or ISO with an offset."""
+    try:
+        value, timed = parse_local(raw)
+    except ValueError:
+        pass
+    else:
+        return value if timed else value.replace(hour=12)
+    if "T" not in raw:
+        return None
+    try:  # an offset or fractions: what API-minded clients and old links send
+        return dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 def _num(value: float) -> str:

@@ -62,6 +62,7 @@ def _resources() -> list[dict[str, Any]]:
                     ("date", "date"),
                     ("agent", "reference"),
                     ("entity", "reference"),
+                    ("subtype", "token"),
                     ("action", "token"),
                 )
             ]

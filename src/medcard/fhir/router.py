@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 
 from medcard.audit import events as audit_events
+from medcard.audit.recorder import DENIED
 from medcard.clock import format_instant
 from medcard.fhir import bundles, capability
 from medcard.fhir.outcomes import FhirError, Issue, bad_request, information, outcome
@@ -442,30 +443,67 @@ class Router:
     def _audit_events(
         self, req: FhirRequest, repo: Repository, rest: list[str], method: str
     ) -> FhirResponse:
-        """AuditEvent is the audit log itself: readable and searchable, never written."""
+        """AuditEvent is the audit log itself: readable and searchable, never written.
+
+        Reading the log is recorded like any other read (interaction read or search on
+        type AuditEvent, about the card the caller is confined to or asked about).
+        """
         if method != "GET" or len(rest) > 1 or (rest and rest[0].startswith("_")):
             raise FhirError(
                 405, "not-supported", "AuditEvent is read-only: the audit log cannot be changed"
             )
-        if rest:
-            return FhirResponse(200, audit_events.read(repo.engine, repo.ctx, rest[0]))
-        events, total, count, offset = audit_events.search(
-            repo.engine, repo.ctx, req.query, self.max_count
-        )
+        interaction = "read" if rest else "search"
+        about = audit_events.scoped_patient(repo.ctx)
+        if not about and not rest:
+            asked = [v for k, v in req.query if k.partition(":")[0] == "patient"]
+            if len(asked) == 1 and "," not in asked[0]:
+                about = asked[0].rpartition("/")[2]
+        try:
+            if rest:
+                event = audit_events.read(repo.engine, repo.ctx, rest[0])
+                about = about or audit_events.patient_of(event)
+                repo.audit.add("read", "AuditEvent", rest[0], about)
+                return FhirResponse(200, event)
+            page = audit_events.search(repo.engine, repo.ctx, req.query, self.max_count)
+        except FhirError as exc:
+            if exc.status in (403, 404):
+                repo.audit.add(
+                    interaction,
+                    "AuditEvent",
+                    rest[0] if rest else "",
+                    about,
+                    DENIED,
+                    exc.diagnostics,
+                )
+            raise
+        repo.audit.add("search", "AuditEvent", "", about, detail=urlencode(req.query)[:500])
+        kept = [(k, v) for k, v in req.query if k not in ("_offset", "_count", "_snapshot")]
+
+        def url(off: int) -> str:
+            q = [*kept, ("_count", str(page.count)), ("_offset", str(off))]
+            return f"{req.base_url}/AuditEvent?{urlencode([*q, ('_snapshot', str(page.snapshot))])}"
+
+        links = [{"relation": "self", "url": url(page.offset)}]
+        if page.count > 0 and page.offset + page.count < page.total:
+            links.append({"relation": "next", "url": url(page.offset + page.count)})
+        if page.offset > 0:
+            links.append(
+                {"relation": "previous", "url": url(max(0, page.offset - max(page.count, 1)))}
+            )
         return FhirResponse(
             200,
             {
                 "resourceType": "Bundle",
                 "type": "searchset",
-                "total": total,
-                "link": self._plain_links(req, "AuditEvent", count, offset, total),
+                "total": page.total,
+                "link": links,
                 "entry": [
                     {
                         "fullUrl": f"{req.base_url}/AuditEvent/{e['id']}",
                         "resource": e,
                         "search": {"mode": "match"},
                     }
-                    for e in events
+                    for e in page.events
                 ],
             },
         )

@@ -7,13 +7,25 @@ from fastapi.staticfiles import StaticFiles
 
 from medcard.web import billing as billing_pages
 from medcard.web import corrections as corrections_pages
-from medcard.web import diary, extracts, family, me, onboarding, portal, regions, signin, workspace
+from medcard.web import (
+    diary,
+    extracts,
+    family,
+    homes,
+    me,
+    onboarding,
+    portal,
+    regions,
+    signin,
+    workspace,
+)
 from medcard.web.render import HERE
 
 
 def install(app: FastAPI) -> None:
     """Sign-in and account pages, the portal, the workspace, plus the shared stylesheet."""
     app.include_router(signin.router)
+    app.include_router(homes.router)  # /me/role, before /me's pages
     app.include_router(me.router)
     app.include_router(onboarding.router)
     # before the portal, whose /card/{pid}/{rest} catch-all would answer 404 for these

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from medcard import ru_dates
 from medcard.auth import csrf
 from medcard.web import i18n
 from medcard.web.deps import (
@@ -36,6 +37,11 @@ log = logging.getLogger("medcard.web")
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# Dates on pages read as Russian clinicians write them, whatever the browser's locale.
+templates.env.filters["ru_date"] = ru_dates.show_day
+templates.env.filters["ru_datetime"] = ru_dates.show_when
+templates.env.globals["DAY_PATTERN"] = ru_dates.DAY_PATTERN
+templates.env.globals["DATETIME_PATTERN"] = ru_dates.DATETIME_PATTERN
 
 SECURITY_HEADERS = {
     # Reset links carry their token in the path: never leak it to another site.

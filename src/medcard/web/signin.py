@@ -39,6 +39,7 @@ from medcard.web.deps import (
     safe_next,
     settings_of,
 )
+from medcard.web.homes import landing
 from medcard.web.render import (
     PageRoute,
     page,
@@ -131,7 +132,7 @@ def login_submit(
         target = "/login/mfa" + (f"?next={quote(nxt, safe='')}" if nxt else "")
     else:
         detail = "signed in with password"
-        target = nxt or "/me"
+        target = landing(account, nxt)
     accounts.audit(engine, account, [("login", SUCCESS, f"{detail}; ip {ip}")])
     response = redirect(target)
     set_session_cookie(response, cookie, settings, https=is_https(request))
@@ -142,9 +143,9 @@ def login_submit(
 
 
 def _after_mfa(request: Request, signed: SignedIn, next_path: str) -> Response:
-    """Rotate the session (new id, mfa_ok) and continue where the person was going."""
+    """Rotate the session (new id, mfa_ok) and continue where the person was going, or home."""
     cookie, _ = rotate_session(engine_of(request), signed.session, mfa_ok=True)
-    response = redirect(safe_next(next_path) or "/me")
+    response = redirect(landing(signed.account, next_path))
     set_session_cookie(response, cookie, settings_of(request), https=is_https(request))
     return response
 
@@ -155,7 +156,7 @@ def mfa_form(
 ) -> Response:
     account = signed.account
     if signed.session.mfa_ok or not account.needs_mfa:
-        return redirect(safe_next(next) or "/me")
+        return redirect(landing(account, next))
     if not account.totp_enabled:
         return redirect("/login/mfa/enrol" + (f"?next={quote(next, safe='')}" if next else ""))
     return page(request, "mfa.html", next_path=safe_next(next), failed=False, csrf=signed.csrf)

@@ -5,7 +5,7 @@
     GET /auth/sso                     a button per configured region
     GET /auth/sso/{region}/login      → the provider (state, nonce, PKCE verifier in a
                                         signed cookie bound to this browser)
-    GET /auth/sso/{region}/callback   code → ID token → SNILS → the card → a session → /me;
+    GET /auth/sso/{region}/callback   code → ID token → SNILS → the card → a session → the card;
                                         anything else → the result page
     GET /auth/sso/{region}/result     what happened and what to do (reloadable, ?lang=en)
 
@@ -55,6 +55,7 @@ from medcard.web.deps import (
     services,
     settings_of,
 )
+from medcard.web.homes import landing
 from medcard.web.regions import feature_off_page
 from medcard.web.render import PageRoute, error_page, lang_of, page, redirect
 
@@ -241,7 +242,7 @@ def _sign_in(
     )
     # An SSO patient who has not consented to the processing of personal data yet goes
     # to the consent page first (medcard.onboarding.card_gate).
-    response = redirect(card_gate(engine, account) or "/me")
+    response = redirect(card_gate(engine, account) or landing(account))
     set_session_cookie(response, cookie, settings_of(request), https=is_https(request))
     _clear_cookie(request, response, LOGIN_COOKIE)
     _clear_cookie(request, response, OUTCOME_COOKIE)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from medcard.web.texts import billing, corrections, extracts, onboarding, portal, regions, workspace
+from medcard.web.texts import (
+    billing,
+    corrections,
+    extracts,
+    homes,
+    onboarding,
+    portal,
+    regions,
+    workspace,
+)
 
 AREAS: tuple[ModuleType, ...] = (
     billing,
     corrections,
     extracts,
+    homes,
     onboarding,
     portal,
     regions,

@@ -5,6 +5,31 @@ from __future__ import annotations
 _PAIRS: dict[str, tuple[str, str]] = {
     "ws_title": ("Рабочее место", "Workspace"),
     "ws_search_title": ("Поиск пациента", "Find a patient"),
+    "ws_mine_title": ("Мои пациенты", "My patients"),
+    "ws_inbox_title": ("Новые результаты анализов", "New lab results"),
+    "ws_inbox_lead": (
+        "Результаты по вашим направлениям, с которыми вы ещё не ознакомились; с отклонениями — первыми.",
+        "Results for your referrals you have not acknowledged yet; abnormal ones first.",
+    ),
+    "ws_inbox_none": ("Новых результатов нет.", "No new results."),
+    "ws_inbox_abnormal": ("есть отклонения", "abnormal"),
+    "ws_inbox_ack": ("Ознакомлен", "Acknowledge"),
+    "ws_notice_acknowledged": (
+        "Отмечено: вы ознакомились с результатом.",
+        "Recorded: you have seen the result.",
+    ),
+    "ws_mine_lead": (
+        "Пациенты, прикреплённые к вам как к участковому врачу.",
+        "Patients attached to you as their district doctor.",
+    ),
+    "ws_mine_filter": ("Фамилия или имя", "Family or given name"),
+    "ws_mine_filter_button": ("Показать", "Show"),
+    "ws_mine_none": ("Прикреплённых пациентов не найдено.", "No attached patients found."),
+    "ws_mine_page": ("Страница", "Page"),
+    "ws_mine_of": ("из", "of"),
+    "ws_mine_prev": ("← Предыдущая", "← Previous"),
+    "ws_mine_next": ("Следующая →", "Next →"),
+    "ws_mine_pager": ("Страницы списка пациентов", "Patient list pages"),
     "ws_search_label": (
         "СНИЛС, полис ОМС (ЕНП), паспорт или фамилия и имя",
         "SNILS, OMS policy (ENP), passport or name",
@@ -240,7 +265,21 @@ _PAIRS: dict[str, tuple[str, str]] = {
     # errors
     "ws_err_required": ("заполните поле", "required"),
     "ws_err_choose": ("выберите значение из списка", "choose a value from the list"),
-    "ws_err_date": ("дата не распознана: ДД.ММ.ГГГГ", "not a date"),
+    "ws_err_date": (
+        "дата не распознана: введите ДД.ММ.ГГГГ, например 01.03.2026",
+        "not a date: enter DD.MM.YYYY, e.g. 01.03.2026",
+    ),
+    "ws_err_datetime": (
+        "дата и время не распознаны: введите ДД.ММ.ГГГГ ЧЧ:ММ, например 01.03.2026 09:30",
+        "not a date and time: enter DD.MM.YYYY HH:MM, e.g. 01.03.2026 09:30",
+    ),
+    "ws_placeholder_date": ("ДД.ММ.ГГГГ", "DD.MM.YYYY"),
+    "ws_placeholder_datetime": ("ДД.ММ.ГГГГ ЧЧ:ММ", "DD.MM.YYYY HH:MM"),
+    "ws_hint_date": ("ДД.ММ.ГГГГ, например 01.03.2026", "DD.MM.YYYY, e.g. 01.03.2026"),
+    "ws_hint_datetime": (
+        "ДД.ММ.ГГГГ ЧЧ:ММ, например 01.03.2026 09:30",
+        "DD.MM.YYYY HH:MM, e.g. 01.03.2026 09:30",
+    ),
     "ws_err_future_date": ("дата в будущем: укажите уже прошедшую", "the date is in the future"),
     "ws_err_date_too_old": ("слишком давняя дата", "the date is too far in the past"),
     "ws_err_before_birth": ("дата раньше даты рождения пациента", "before the patient's birth"),

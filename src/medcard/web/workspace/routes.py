@@ -8,7 +8,6 @@ a refused form is saved.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,8 @@ from medcard.entries import FormError, Problem
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository, Stored
+from medcard.records import results_inbox
+from medcard.ru_dates import parse_day, show_day
 from medcard.terminology import CATALOGS, ICD10
 from medcard.terminology import reference as cat
 from medcard.web.deps import (
@@ -120,10 +121,56 @@ def _summary(stored: Stored) -> dict[str, str]:
 # -- home and search -----------------------------------------------------------------------
 
 
+MY_PATIENTS_PAGE = 20
+
+
 @router.get("/workspace")
-def home(request: Request, account: Signed) -> Response:
+def home(
+    request: Request, account: Signed, name: str = "", page_no: int = 1, notice: str = ""
+) -> Response:
+    """The search form, and for a doctor the patients attached to them (issue 20)."""
     _need(account, CLINICIANS + REGISTRARS)
-    return page(request, "workspace/home.html", account=account, q="", birth_date="")
+    ctx: dict[str, Any] = {"account": account, "q": "", "birth_date": ""}
+    if account.role == Role.PRACTITIONER and account.fhir_ref.startswith("Practitioner/"):
+        ctx["mine"] = _my_patients(request, account, name.strip()[:100], max(1, page_no))
+        with _repo(request, account, "treatment") as repo:
+            ctx["new_results"] = results_inbox.new_results(repo, account.fhir_ref)
+        ctx["notice"] = "acknowledged" if notice == "acknowledged" else ""
+    return page(request, "workspace/home.html", **ctx)
+
+
+@router.post("/workspace/results/{rid}/acknowledge", dependencies=[Depends(require_csrf)])
+def acknowledge_result(request: Request, account: Signed, rid: str) -> Response:
+    """The doctor has seen a new lab result: recorded, and it leaves their inbox."""
+    _need(account, CLINICIANS)
+    with _repo(request, account, "treatment") as repo:
+        results_inbox.acknowledge(repo, account.fhir_ref, _pid(rid))
+    return redirect("/workspace?notice=acknowledged")
+
+
+def _my_patients(request: Request, account: Account, name: str, page_no: int) -> dict[str, Any]:
+    """Patients whose district doctor (Patient.generalPractitioner) the doctor is, by name,
+    a page at a time; the search passes the gate and is audited like any other."""
+    query = [("general-practitioner", account.fhir_ref)]
+    query += [("name", w) for w in name.split()[:3]]
+    offset = (page_no - 1) * MY_PATIENTS_PAGE
+    query += [
+        ("_sort", "family,given"),
+        ("_count", str(MY_PATIENTS_PAGE)),
+        ("_offset", str(offset)),
+        ("_total", "accurate"),
+    ]
+    with _repo(request, account, "treatment") as repo:
+        found = repo.search(parse("Patient", query))
+    total = found.total or 0
+    pages = max(1, -(-total // MY_PATIENTS_PAGE))
+    return {
+        "rows": [_summary(s) for s in found.matches],
+        "total": total,
+        "name": name,
+        "page": page_no,
+        "pages": pages,
+    }
 
 
 def _query(q: str, birth_date: str) -> tuple[list[tuple[str, str]], str]:
@@ -150,11 +197,10 @@ def search(request: Request, account: Signed, q: str = "", birth_date: str = "")
     q, birth_date = q.strip()[:100], birth_date.strip()[:10]
     ctx: dict[str, Any] = {"account": account, "q": q, "birth_date": birth_date, "results": []}
     try:
-        query, exact = _query(q, birth_date)
+        born = parse_day(birth_date).isoformat() if birth_date else ""  # 15.07.1985 or ISO
+        query, exact = _query(q, born)
         if not exact and len(q) < 2:
             raise ids.IdentifierError("short")
-        if birth_date:
-            dt.date.fromisoformat(birth_date)
     except ids.IdentifierError:
         return page(request, "workspace/home.html", 400, error="ws_err_search", **ctx)
     except ValueError:
@@ -540,7 +586,7 @@ def _form_page(
             orders = [
                 (
                     o["id"],
-                    f"{(o.get('code') or {}).get('text', '')} — {str(o.get('authoredOn', ''))[:10]}",
+                    f"{(o.get('code') or {}).get('text', '')} — {show_day(o.get('authoredOn', ''))}",
                 )
                 for o in entries.open_orders(repo, pid, f.order_category)
             ]
