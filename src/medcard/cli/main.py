@@ -84,6 +84,9 @@ def serve(
     os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
     if demo:
         os.environ.setdefault("MEDCARD_DEMO_MODE", "1")  # e.g. reset links shown on the page
+        # The stand-in national identity provider (/standin-idp), at this server's port.
+        os.environ.setdefault("MEDCARD_STANDIN_IDP", "1")
+    os.environ["MEDCARD_HOST"], os.environ["MEDCARD_PORT"] = host, str(port)
     # Replace this process with uvicorn: the server need not carry the CLI, Alembic and
     # the demo generator for its whole life (about 70 MiB).
     command = [sys.executable, "-m", "uvicorn", "medcard.web.asgi:app", "--host", host,
