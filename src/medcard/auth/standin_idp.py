@@ -30,7 +30,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -51,6 +51,7 @@ from medcard.access.context import AccessContext
 from medcard.auth import accounts
 from medcard.fhir import local
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, make_snils, validate_snils
+from medcard.regions.config import get_region
 
 PATH = "/standin-idp"  # where the app serves it
 CLIENT_ID = "medcard-demo"
@@ -66,6 +67,7 @@ _CALLBACK_PATH = re.compile(r"^/auth/sso/[A-Za-z0-9]{1,16}/callback$")
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 # The demo accounts whose cards give the stand-in its persons (demo/accounts.py).
 DEMO_PATIENT_LOGINS = ("patient@medcard.example", "parent@medcard.example")
+PETERSBURG = "78"  # and one person of a St Petersburg card, whose region lacks a feature
 
 
 # -- persons ------------------------------------------------------------------------------
@@ -124,22 +126,49 @@ def _person_from_patient(patient: dict[str, Any], login: str) -> Person | None:
     )
 
 
+def _petersburg_patient(engine: Engine, ctx: AccessContext) -> dict[str, Any] | None:
+    """One demo patient attached to a St Petersburg (region 78) organisation, if any."""
+    region = get_region(engine, PETERSBURG)
+    for org in region.settings.organizations if region else ():
+        resp = local.call(engine, ctx, "GET", f"Patient?organization=Organization/{org}&_count=1")
+        if resp.status != 200:
+            continue
+        entries = orjson.loads(resp.body_bytes()).get("entry") or []
+        if entries:
+            found: dict[str, Any] = entries[0]["resource"]
+            return found
+    return None
+
+
 def load_persons(engine: Engine) -> list[Person]:
     """The demo patients' persons first, then the newcomers."""
     ctx = AccessContext.system(ACTOR, purpose="stand-in identity provider persons")
     found: list[Person] = []
+
+    def add(person: Person | None) -> None:
+        if person is not None and all(p.snils != person.snils for p in found):
+            found.append(person)
+
     for login in DEMO_PATIENT_LOGINS:
         account = accounts.get_by_login(engine, login)
         if account is None or not account.fhir_ref.startswith("Patient/"):
             continue
         resp = local.call(engine, ctx, "GET", account.fhir_ref)
-        if resp.status != 200:
-            continue
-        person = _person_from_patient(orjson.loads(resp.body_bytes()), login)
-        if person is not None and all(p.snils != person.snils for p in found):
-            found.append(person)
+        if resp.status == 200:
+            add(_person_from_patient(orjson.loads(resp.body_bytes()), login))
+    petersburg = _petersburg_patient(engine, ctx)
+    if petersburg is not None:
+        person = _person_from_patient(petersburg, "")
+        if person is not None:
+            add(
+                replace(
+                    person,
+                    note_ru="есть карта в демо-данных, Санкт-Петербург (без семейного анамнеза)",
+                    note_en="has a card in the demo data, St Petersburg (no family history)",
+                )
+            )
     for family, given, middle, born, snils in NEWCOMERS:
-        found.append(
+        add(
             Person(
                 subject_of(snils),
                 family,

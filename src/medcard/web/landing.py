@@ -10,6 +10,7 @@ TEXT = {
         "lead": "Сервер медицинских карт работает. Пациент открывает здесь свою медицинскую карту, врач — рабочее место. Войдите по логину и паролю или через Госуслуги.",
         "login": "Войти",
         "sso": "Войти через Госуслуги",
+        "regions": "Что доступно в вашем регионе",
         "fhir": "FHIR R4 API",
         "meta": "Описание возможностей сервера (CapabilityStatement)",
         "token": 'Токен доступа: <code>medcard token --scope "system/*.*"</code>',
@@ -21,6 +22,7 @@ TEXT = {
         "lead": "The medical card server is running. Patients open their medical card here, clinicians their workspace. Sign in with a login and password or through Gosuslugi.",
         "login": "Sign in",
         "sso": "Sign in via Gosuslugi",
+        "regions": "What your region offers",
         "fhir": "FHIR R4 API",
         "meta": "Server capabilities (CapabilityStatement)",
         "token": 'Access token: <code>medcard token --scope "system/*.*"</code>',
@@ -44,6 +46,7 @@ def landing_page(base: str, lang: str = "ru", *, sso: bool = False) -> str:
 code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>
 <body><h1>{t["title"]}</h1><p>{t["lead"]}</p>
 <p><a href="{b}/login?lang={escape(lang)}"><strong>{t["login"]}</strong></a>{sso_link}</p>
+<p><a href="{b}/regions?lang={escape(lang)}">{t["regions"]}</a></p>
 <ul><li>{t["fhir"]}: <a href="{b}/fhir">{b}/fhir</a></li>
 <li><a href="{b}/fhir/metadata">{t["meta"]}</a></li>
 <li>{t["token"]}</li>

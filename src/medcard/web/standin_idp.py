@@ -35,7 +35,7 @@ from medcard.web.render import templates
 log = logging.getLogger("medcard.standin_idp")
 router = APIRouter(prefix=idp.PATH, include_in_schema=False)
 
-DEMO_REGIONS: Final = ("77", "78")  # the demo's regions (regions/config.py seeds them)
+DEMO_REGIONS: Final = ("77", "78", "66")  # the demo's regions (regions/config.py seeds them)
 # No form-action: after the picker's POST the provider redirects to the client's
 # callback, which may be another origin (localhost vs 127.0.0.1), and Chromium applies
 # form-action to that redirect.
