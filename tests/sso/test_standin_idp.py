@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from medcard.auth import accounts, standin_idp
 from medcard.config import Settings
 from medcard.demo.loader import load_demo
+from medcard.web.standin_idp import configure
 
 LABEL = "Тестовый поставщик (заглушка) — не Госуслуги"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -263,3 +264,21 @@ def test_standin_is_off_unless_asked(client: Any) -> None:
     assert client.get("/standin-idp/.well-known/openid-configuration").status_code == 404
     assert client.get("/standin-idp/authorize").status_code == 404
     assert "/auth/sso" not in client.get("/").text
+
+
+def test_standin_needs_an_issuer_url_it_can_use(settings: Settings, engine: Engine) -> None:
+    """Behind a plain-http, non-loopback base URL (or on an unknown host) the stand-in is
+    not started and no provider is configured: the app still starts."""
+    for extra in ({"base_url": "http://192.0.2.7:8000"}, {"host": "192.0.2.7"}):
+        odd = Settings(data_dir=settings.data_dir, standin_idp=True, **extra)  # type: ignore[arg-type]
+        same, provider = configure(odd, engine)
+        assert provider is None
+        assert same.sso_providers == {}
+    ok = Settings(data_dir=settings.data_dir, standin_idp=True, base_url="https://demo.example")
+    configured, provider = configure(ok, engine)
+    assert provider is not None
+    assert provider.issuer == "https://demo.example/standin-idp"
+    assert set(configured.sso_providers) == {"77", "78", "66"}
+    assert provider.client.check_redirect_uri("https://demo.example/auth/sso/77/callback")
+    assert not provider.client.check_redirect_uri("https://other.example/auth/sso/77/callback")
+    assert not provider.client.check_redirect_uri("https://demo.example/me")

@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from medcard.auth import standin_idp as idp
@@ -76,10 +77,14 @@ def configure(settings: Settings, engine: Engine) -> tuple[Settings, idp.Standin
     """The settings with the stand-in added for the demo regions that have no provider
     configured yet, and the provider; unchanged settings and None if it cannot run."""
     issuer = issuer_for(settings)
-    if not issuer:
+    try:
+        SsoProvider(issuer=issuer, client_id=idp.CLIENT_ID)  # https, or http on loopback
+    except ValidationError:
         log.warning(
-            "MEDCARD_STANDIN_IDP is on but its URL is unknown: set MEDCARD_BASE_URL "
-            "(the server listens on %s)",
+            "MEDCARD_STANDIN_IDP is on but its URL %r cannot be an OpenID Connect issuer "
+            "(https, or http on loopback; the server listens on %s): national sign-in is "
+            "not offered",
+            issuer,
             settings.host,
         )
         return settings, None
