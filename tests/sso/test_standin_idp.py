@@ -282,3 +282,23 @@ def test_standin_needs_an_issuer_url_it_can_use(settings: Settings, engine: Engi
     assert provider.client.check_redirect_uri("https://demo.example/auth/sso/77/callback")
     assert not provider.client.check_redirect_uri("https://other.example/auth/sso/77/callback")
     assert not provider.client.check_redirect_uri("https://demo.example/me")
+
+
+def test_picker_escapes_what_the_request_carries(standin_app: str, web: httpx.Client) -> None:
+    payload = '"><script>window.__xss=1</script>'
+    params = {
+        "response_type": "code",
+        "client_id": standin_idp.CLIENT_ID,
+        "redirect_uri": f"{standin_app}/auth/sso/77/callback",
+        "scope": "openid snils",
+        "state": payload,
+        "nonce": payload,
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+    }
+    page = web.get(f"{standin_app}/standin-idp/authorize?{urlencode(params)}")
+    assert page.status_code == 200
+    assert "<script>window.__xss" not in page.text
+    assert "&#34;&gt;&lt;script&gt;" in page.text or "&quot;&gt;&lt;script&gt;" in page.text
+    assert "form-action" not in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
