@@ -24,10 +24,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from rich.console import Console
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from medcard.auth import accounts, standin_idp
 from medcard.config import Settings
+from medcard.db.tables import audit_log
 from medcard.demo.loader import load_demo
 from medcard.web.standin_idp import configure
 
@@ -302,3 +303,21 @@ def test_picker_escapes_what_the_request_carries(standin_app: str, web: httpx.Cl
     assert "&#34;&gt;&lt;script&gt;" in page.text or "&quot;&gt;&lt;script&gt;" in page.text
     assert "form-action" not in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_picker_visits_do_not_flood_the_cards_access_logs(
+    standin_app: str, engine: Engine, demo: None, web: httpx.Client
+) -> None:
+    """The persons are read from the demo cards (audited as system:standin-idp) at most
+    every few minutes, not on every visit to the picker."""
+
+    def reads() -> int:
+        query = select(func.count()).where(audit_log.c.actor == standin_idp.ACTOR)
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    _picker(web, standin_app)
+    first = reads()
+    for _ in range(3):
+        _picker(web, standin_app)
+    assert reads() == first

@@ -62,6 +62,7 @@ DEMO_PERSON_PASSWORD = "medcard-demo"  # noqa: S105 - the published demo passwor
 ACTOR = "system:standin-idp"
 CODE_SECONDS = 600
 TOKEN_SECONDS = 3600
+PERSONS_SECONDS = 600
 SCOPES = ("openid", "profile", "snils", "birthdate")
 _CALLBACK_PATH = re.compile(r"^/auth/sso/[A-Za-z0-9]{1,16}/callback$")
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -362,6 +363,7 @@ class StandinProvider:
     _codes: dict[str, _Code] = field(default_factory=dict, repr=False)
     _tokens: dict[str, tuple[str, str, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _persons: tuple[float, list[Person]] | None = field(default=None, repr=False)
     server: AuthorizationServer = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -370,7 +372,18 @@ class StandinProvider:
     # persons -------------------------------------------------------------------------
 
     def persons(self) -> list[Person]:
-        return load_persons(self.engine)
+        """The persons, read from the demo cards at most every PERSONS_SECONDS (each
+        read is audited on those cards; the picker must not flood their access logs)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._persons
+        if cached is not None and now - cached[0] < PERSONS_SECONDS:
+            return cached[1]
+        found = load_persons(self.engine)
+        if len(found) > len(NEWCOMERS):  # the demo's cards were there: keep them
+            with self._lock:
+                self._persons = (now, found)
+        return found
 
     def person(self, sub: str) -> Person | None:
         return next((p for p in self.persons() if p.sub == sub), None)
