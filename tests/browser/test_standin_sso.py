@@ -25,7 +25,7 @@ def test_demo_patient_signs_in_through_the_demo_standin_and_sees_the_card(
 
     page.goto(standin_app + "/")
     page.get_by_role("link", name="Войти через Госуслуги").click()
-    page.get_by_role("link", name="Войти через Госуслуги (77)").click()
+    page.get_by_role("link", name="Войти через Госуслуги (г. Москва)").click()
 
     # The stand-in's own page, labelled as what it is.
     expect(page).to_have_url(re.compile(r"/standin-idp/authorize\?"))

@@ -30,6 +30,7 @@ from medcard.auth import accounts, standin_idp
 from medcard.config import Settings
 from medcard.db.tables import audit_log
 from medcard.demo.loader import load_demo
+from medcard.regions.config import seed_demo_regions
 from medcard.web.standin_idp import configure
 
 LABEL = "Тестовый поставщик (заглушка) — не Госуслуги"
@@ -248,7 +249,9 @@ def test_authorization_without_pkce_or_with_a_foreign_redirect_is_refused(
     assert LABEL in refused.text
 
 
-def test_landing_login_and_register_offer_gosuslugi(standin_app: str, web: httpx.Client) -> None:
+def test_landing_login_and_register_offer_gosuslugi(
+    standin_app: str, engine: Engine, web: httpx.Client
+) -> None:
     landing = web.get(f"{standin_app}/")
     assert '/auth/sso?lang=ru">Войти через Госуслуги</a>' in landing.text
     assert "следующих версиях" not in landing.text
@@ -256,7 +259,11 @@ def test_landing_login_and_register_offer_gosuslugi(standin_app: str, web: httpx
         assert 'href="/auth/sso/77/login"' in web.get(f"{standin_app}{path}").text, path
     chooser = web.get(f"{standin_app}/auth/sso")
     assert chooser.status_code == 200
-    assert "Войти через Госуслуги (77)" in chooser.text
+    assert "Войти через Госуслуги (77)" in chooser.text  # no regions configured: codes
+    seed_demo_regions(engine)
+    named = web.get(f"{standin_app}/login").text
+    for name in ("г. Москва", "г. Санкт-Петербург", "Свердловская область"):
+        assert f"Войти через Госуслуги ({name})" in named
 
 
 def test_standin_is_off_unless_asked(client: Any) -> None:
