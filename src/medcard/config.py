@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # National SSO: region code → OpenID Connect provider, from JSON, e.g.
     # MEDCARD_SSO_PROVIDERS='{"77": {"issuer": "https://...", "client_id": "..."}}'
     sso_providers: dict[str, SsoProvider] = {}
+    # The demo's stand-in national identity provider (auth/standin_idp.py), served at
+    # /standin-idp and added to sso_providers for the demo regions; `serve --demo` turns
+    # it on.  Never for real people: anyone can sign in as any of its persons.
+    standin_idp: bool = False
     sso_state_seconds: int = 600  # how long a started SSO login may take
     sso_http_timeout_seconds: float = 10.0  # calls to the provider (discovery, token, keys)
     # Web pages (browser apps) allowed to call /fhir and the token endpoint, as JSON, e.g.

@@ -204,7 +204,7 @@ def test_patients_and_doctors_cannot_administer_regions(world: World) -> None:
 
 def test_demo_seed_keeps_existing_configuration(engine: Engine) -> None:
     first = seed_demo_regions(engine)
-    assert [r.code for r in first] == ["77", "78"]
+    assert [r.code for r in first] == ["77", "78", "66"]
     assert "org-77-gp12" in first[0].settings.organizations
     set_features(engine, "77", {Feature.SSO})
     again = seed_demo_regions(engine)

@@ -239,6 +239,29 @@ def browser(sso_server: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def standin_app(settings: Settings, engine: Engine) -> Iterator[str]:
+    """Our app with the demo's stand-in identity provider on, as ``serve --demo`` runs it
+    (MEDCARD_STANDIN_IDP, the port it listens on), on a real uvicorn server."""
+    port = _free_port()
+    demo_settings = Settings(
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        billing_sweep=False,
+        standin_idp=True,
+        port=port,
+    )
+    app = create_app(demo_settings, engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + "/healthz")
+    yield url
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
 # -- driving the flow ---------------------------------------------------------------------
 
 

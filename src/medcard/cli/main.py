@@ -136,9 +136,17 @@ def serve(
     console.print(
         f'FHIR API: http://{shown}:{port}/fhir   (token: medcard token --scope "system/*.*")\n'
     )
+    if demo and os.environ.get("MEDCARD_STANDIN_IDP", "1") not in ("", "0", "false"):
+        console.print(
+            f"«Войти через Госуслуги»: http://{shown}:{port}/auth/sso — the demo's stand-in "
+            "provider (not Gosuslugi): pick a person, password medcard-demo\n"
+        )
     os.environ.setdefault("MEDCARD_DATA_DIR", str(settings.data_dir))
     if demo:
         os.environ.setdefault("MEDCARD_DEMO_MODE", "1")  # e.g. reset links shown on the page
+        # The stand-in national identity provider (/standin-idp), at this server's port.
+        os.environ.setdefault("MEDCARD_STANDIN_IDP", "1")
+    os.environ["MEDCARD_HOST"], os.environ["MEDCARD_PORT"] = host, str(port)
     # Replace this process with uvicorn: the server need not carry the CLI, Alembic and
     # the demo generator for its whole life (about 70 MiB).
     command = [sys.executable, "-m", "uvicorn", "medcard.web.asgi:app", "--host", host,

@@ -34,7 +34,7 @@ def load_demo(
         raise RuntimeError(f"reference data failed: {resp.body_bytes()[:500]!r}")
     from medcard.demo.regions import seed_demo_regions
 
-    seed_demo_regions(engine)  # regions 77 and 78, every feature on (issue 6)
+    seed_demo_regions(engine)  # regions 77, 78 and 66, which differ (issue 19)
     written = 0
     columns = (
         TextColumn("Demo patients"),

@@ -47,3 +47,12 @@ def card_gate(engine: Engine, account: Account) -> str | None:
         if not consent.has_active(engine, account):
             return CONSENT_PATH
     return None
+
+
+def _install_rules() -> None:
+    from medcard.onboarding import consent_rules
+
+    consent_rules.install()  # a deny Consent over the card is refused (every write path)
+
+
+_install_rules()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from medcard.clock import format_instant, now_micros
-from medcard.demo.catalogs import MEDCARD_FHIR_BASE
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
+from medcard.terminology.reference import MEDCARD_FHIR_BASE
 
 ACK_SYSTEM = f"{MEDCARD_FHIR_BASE}/CodeSystem/workflow-task"
 ACK_CODE = "result-acknowledged"

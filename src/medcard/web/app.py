@@ -38,6 +38,7 @@ from medcard.db.migrate import current, head, schema_problem
 from medcard.fhir.outcomes import FhirError, Issue, outcome, unauthorized
 from medcard.fhir.router import FhirRequest, FhirResponse, Router
 from medcard.fhir.store.repository import Repository
+from medcard.web import standin_idp
 from medcard.web.audit_pages import router as audit_router
 from medcard.web.landing import landing_page
 from medcard.web.oauth import router as oauth_router
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if problem:
             log.error(problem)
             raise RuntimeError(problem)
-        jobs.start_embedded_consumer(settings)
+        jobs.start_embedded_consumer(app.state.services.settings)
         try:
             yield
         finally:
@@ -158,6 +159,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     eng = engine or make_engine(settings)
     jobs.configure(settings, eng)
+    standin = None
+    if settings.standin_idp:  # the demo's own national sign-in (web/standin_idp.py)
+        settings, standin = standin_idp.configure(settings, eng)
     services = Services(
         settings=settings,
         engine=eng,
@@ -176,6 +180,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_pages(app)
     app.include_router(audit_router)
     app.include_router(sso_router)  # national SSO login (web/sso.py)
+    if standin is not None:
+        standin_idp.install(app, standin)
     # OAuth2 / SMART (web/oauth.py); before the /fhir catch-all, which would otherwise
     # take /fhir/.well-known/smart-configuration.
     app.include_router(oauth_router)
@@ -215,7 +221,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(
-            landing_page(str(request.base_url).rstrip("/"), request.query_params.get("lang", "ru"))
+            landing_page(
+                str(request.base_url).rstrip("/"),
+                request.query_params.get("lang", "ru"),
+                sso=bool(services.settings.sso_providers),
+            )
         )
 
     @app.get("/healthz")

@@ -62,6 +62,27 @@ def feature_off_page(
     )
 
 
+@router.get("/regions")
+def regions_compared(request: Request) -> Response:
+    """Public: «Что доступно в вашем регионе», every configured region side by side."""
+    configured = settings_of(request).sso_providers
+    regions = list_regions(engine_of(request))
+    sso_ready = {
+        r.code: r.enabled(Feature.SSO) and (r.settings.sso_provider or r.code) in configured
+        for r in regions
+    }
+    return page(
+        request,
+        "regions/compare.html",
+        regions=regions,
+        features=list(Feature),
+        feature_keys=FEATURE_KEYS,
+        sso_ready=sso_ready,
+        registration=Feature.REGISTRATION,
+        wide=True,
+    )
+
+
 @router.get("/admin/regions")
 def region_list(request: Request, account: CurrentAccount) -> Response:
     if account.role != Role.REGION_ADMIN:

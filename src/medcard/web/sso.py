@@ -23,6 +23,7 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from medcard.audit.recorder import DENIED, FAILED, SUCCESS
 from medcard.auth.sessions import set_session_cookie
@@ -44,7 +45,7 @@ from medcard.auth.sso import (
     state_matches,
 )
 from medcard.onboarding import card_gate
-from medcard.regions.config import get_region
+from medcard.regions.config import get_region, list_regions
 from medcard.regions.features import Feature
 from medcard.regions.gate import PatientRegion
 from medcard.web.deps import (
@@ -57,7 +58,7 @@ from medcard.web.deps import (
 )
 from medcard.web.homes import landing
 from medcard.web.regions import feature_off_page
-from medcard.web.render import PageRoute, error_page, lang_of, page, redirect
+from medcard.web.render import PageRoute, error_page, lang_of, page, redirect, templates
 
 log = logging.getLogger("medcard.sso")
 router = APIRouter(prefix="/auth/sso", route_class=PageRoute, include_in_schema=False)
@@ -274,6 +275,19 @@ def result(request: Request, region: str) -> Response:
         register_url=_registration_path(request),
         show_retry=outcome.failure not in {Failure.NO_CARD, Failure.DUPLICATE_CARDS},
     )
+
+
+def region_names(request: Request) -> dict[str, str]:
+    """Region code → name, for the buttons when several regions have a provider
+    ("Войти через Госуслуги (г. Москва)" reads better than "(77)")."""
+    try:
+        return {r.code: r.name for r in list_regions(engine_of(request))}
+    except SQLAlchemyError:  # the buttons fall back to the codes
+        log.warning("region names for the SSO buttons could not be read", exc_info=True)
+        return {}
+
+
+templates.env.globals["sso_region_names"] = region_names
 
 
 REGISTRATION_PATHS: Final = ("/register", "/registration", "/signup")
