@@ -5,6 +5,47 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+# What a new operator and a hostile client find first (issue 14): each item with the
+# suite's test that failed before it was mended.  tests/reliability/test_report.py
+# checks that every test named here exists.
+HARDENING: tuple[tuple[str, str], ...] = (
+    (
+        "serve and worker refuse a database not at the schema head; --migrate under an advisory lock",
+        "tests/ops/test_schema_guard.py",
+    ),
+    (
+        "medcard token --patient mints patient/*.rs and refuses system/ scopes",
+        "tests/access/test_patient_tokens.py::test_cli_refuses_a_patient_token_with_system_scopes",
+    ),
+    (
+        "deletes pass the write hooks; a correction report is never deleted",
+        "tests/corrections/test_reports.py::test_reports_filed_over_the_api_are_checked_and_cannot_be_forged",
+    ),
+    (
+        "logout, deactivation, password and role change end the account's tokens at once",
+        "tests/oauth/test_account_revocation.py",
+    ),
+    (
+        "rate limits in the shared store; a flood of refused API requests folded into counts",
+        "tests/auth/test_rate_limits.py",
+    ),
+    ("SSO single-use state shared by every worker", "tests/sso/test_sso_shared_state.py"),
+    (
+        "20 identical document requests or error reports at once make one",
+        "tests/onboarding/test_document_request_race.py, tests/corrections/test_report_race.py",
+    ),
+    (
+        "the production front (deploy/nginx) cuts off a client sending a byte a second",
+        "tests/deploy/test_front.py",
+    ),
+)
+
+
+def hardening_section() -> list[str]:
+    out = ["", "## Hardening (issue 14)", "", "| item | test |", "|---|---|"]
+    out += [f"| {item} | `{test}` |" for item, test in HARDENING]
+    return out
+
 
 def _verdict(r: dict[str, Any]) -> str:
     return "**pass**" if not r.get("problems") else f"**FAIL** ({len(r['problems'])} problems)"
@@ -125,6 +166,7 @@ def render(
             f"Server memory (RSS of the process tree): median {early} MiB in the second quarter "
             f"of the run, {late} MiB in the last quarter.  Samples: {series}.",
         ]
+    out += hardening_section()
     problems = [(n, p) for n, r in results.items() for p in r.get("problems", [])]
     if problems:
         out += ["", "## Problems", ""]
