@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from sqlalchemy import false, select
 
 from medcard.audit.recorder import FAILED
@@ -130,7 +131,7 @@ def _response(stored: Stored, status: str, representation: bool) -> dict[str, An
         },
     }
     if representation:
-        entry["resource"] = stored.json()
+        entry["resource"] = orjson.Fragment(stored.content)
     return entry
 
 

@@ -49,7 +49,7 @@ from medcard.access.roles import Role
 from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
 from medcard.clock import format_instant, now_micros
 from medcard.db.tables import INDEX_TABLES, resource_versions, resources, sp_reference, sp_token
-from medcard.fhir import hooks, spec
+from medcard.fhir import hooks, jsonio, spec
 from medcard.fhir.outcomes import (
     FhirError,
     Issue,
@@ -80,6 +80,11 @@ class Stored:
 
     def json(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(self.content)
+        return data
+
+    def exact(self) -> dict[str, Any]:
+        """The content with every decimal as stored (``fhir.jsonio``), to write it back."""
+        data: dict[str, Any] = jsonio.lexical(self.content)
         return data
 
     @property
@@ -891,7 +896,7 @@ class Repository:
             raise self._forbidden_write(rtype, rid, "create")
         self._check_delivery(res)
         self._before_write(res, patient_id, "create")
-        content = orjson.dumps(res)
+        content = jsonio.dumps(res)
         hidden = entered_in_error(res)
         row = {
             "resource_type": rtype,
@@ -927,7 +932,7 @@ class Repository:
                 raise self._forbidden_write(rtype, rid, "update")
             self._check_delivery(res)
             self._before_write(res, patient_id, "update")
-        content = orjson.dumps(res)
+        content = jsonio.dumps(res)
         hidden = not deleted and entered_in_error(res)
         changed = conn.execute(
             update(resources)
