@@ -138,6 +138,6 @@ def test_a_decimal_where_an_integer_belongs_is_still_refused(client: TestClient)
 def test_jsonio_keeps_text_and_refuses_what_json_refuses() -> None:
     raw = b'{"a": [0.40, 1E-22, 10, 123456789012345678901234567890, 66.899999999999991]}'
     assert jsonio.dumps(jsonio.loads(raw)) == raw.replace(b" ", b"")
-    for bad in (b"[NaN]", b"[Infinity]", b'["\\ud800"]', b"\xff"):
+    for bad in (b"[NaN]", b"[Infinity]", b'["\\ud800"]', b"\xff", b"[" * 1020 + b"]" * 1020):
         with pytest.raises(jsonio.JSONDecodeError):
             jsonio.loads(bad)

@@ -62,8 +62,11 @@ def check(data: bytes | str) -> Any:
 
 def lexical(data: bytes | str) -> Any:
     """Parse JSON already known to be valid, keeping each decimal's text."""
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray | memoryview) else data
-    return json.loads(text, parse_float=Number, parse_int=_int, parse_constant=_no_constant)
+    text = bytes(data).decode("utf-8") if not isinstance(data, str) else data
+    try:
+        return json.loads(text, parse_float=Number, parse_int=_int, parse_constant=_no_constant)
+    except RecursionError:  # orjson reads 1,024 levels, the standard library fewer
+        raise JSONDecodeError("JSON nests too deeply", text, 0) from None
 
 
 def loads(data: bytes | str) -> Any:
