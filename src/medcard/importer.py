@@ -22,6 +22,7 @@ from medcard.access.context import AccessContext
 from medcard.clock import now_micros
 from medcard.db.engine import optimize
 from medcard.db.tables import import_progress
+from medcard.fhir import jsonio
 from medcard.fhir.local import call
 
 CHUNK = 200
@@ -57,11 +58,11 @@ def _resources(path: Path) -> Iterator[tuple[int, Any]]:
             for n, line in enumerate(f):
                 if line.strip():
                     try:
-                        yield n, orjson.loads(line)
-                    except orjson.JSONDecodeError as exc:
+                        yield n, jsonio.loads(line)
+                    except jsonio.JSONDecodeError as exc:
                         yield n, ValueError(f"line {n + 1}: not valid JSON ({exc})")
         return
-    data = orjson.loads(path.read_bytes())
+    data = jsonio.loads(path.read_bytes())
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         for n, e in enumerate(data.get("entry", [])):
             yield (
@@ -135,8 +136,8 @@ def _import_file(
 ) -> None:
     if path.suffix == ".json":
         try:
-            data = orjson.loads(path.read_bytes())
-        except orjson.JSONDecodeError as exc:
+            data = jsonio.loads(path.read_bytes())
+        except jsonio.JSONDecodeError as exc:
             summary["failed"] += 1
             summary["reasons"].append(f"{path}: not valid JSON ({exc})")
             return

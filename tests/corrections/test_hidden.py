@@ -1,6 +1,8 @@
-"""The store hides entries withdrawn as entered-in-error on every path, once."""
+"""Entries entered in error: readable by id for staff, out of every list; withdrawn ones gone."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,11 +40,18 @@ def _setup(client: TestClient) -> tuple[str, str, str]:
     return pid, kept, gone["id"]
 
 
-def test_withdrawn_entry_is_gone_from_every_api_path(client: TestClient) -> None:
+def test_entered_in_error_reads_back_by_id_but_leaves_searches_and_everything(
+    client: TestClient,
+) -> None:
+    """R4 keeps an entered-in-error resource readable with that status (issue 21); the
+    views that list a card's entries leave it out (issue 7)."""
     pid, kept, gone = _setup(client)
-    assert client.get(f"/fhir/Immunization/{gone}").status_code == 404
-    assert client.get(f"/fhir/Immunization/{gone}/_history/1").status_code == 404
-    assert client.get(f"/fhir/Immunization/{gone}/_history").status_code == 404
+    read = client.get(f"/fhir/Immunization/{gone}")
+    assert read.status_code == 200, read.text
+    assert read.json()["status"] == "entered-in-error"
+    assert client.get(f"/fhir/Immunization/{gone}/_history/1").json()["status"] == "completed"
+    history = client.get(f"/fhir/Immunization/{gone}/_history").json()
+    assert [e["resource"]["status"] for e in history["entry"]] == ["entered-in-error", "completed"]
     for url in (
         f"/fhir/Immunization?patient={pid}",
         "/fhir/Immunization",
@@ -60,8 +69,22 @@ def test_withdrawn_entry_is_gone_from_every_api_path(client: TestClient) -> None
     }
     total = client.get("/fhir/Immunization?status=entered-in-error&_summary=count").json()
     assert total["total"] == 0
-    # nobody changes or deletes it any more: it is not found
-    assert client.delete(f"/fhir/Immunization/{gone}").status_code == 404
+    # nobody changes or deletes it any more
+    assert client.delete(f"/fhir/Immunization/{gone}").status_code == 409
+    body = {**read.json(), "status": "completed"}
+    changed = client.put(f"/fhir/Immunization/{gone}", json=body)
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["resourceType"] == "OperationOutcome"
+
+
+def test_entered_in_error_is_not_found_for_the_patient(
+    client: TestClient, token: Callable[..., str]
+) -> None:
+    pid, kept, gone = _setup(client)
+    own = {"Authorization": f"Bearer {token('patient/*.rs', patient=pid)}"}
+    assert client.get(f"/fhir/Immunization/{kept}", headers=own).status_code == 200
+    assert client.get(f"/fhir/Immunization/{gone}", headers=own).status_code == 404
+    assert client.get(f"/fhir/Immunization/{gone}/_history", headers=own).status_code == 404
 
 
 def test_auditor_reads_it_and_purge_needs_a_withdrawn_entry(
@@ -94,3 +117,53 @@ def test_auditor_reads_it_and_purge_needs_a_withdrawn_entry(
     assert all(v.stored.json()["status"] == "entered-in-error" for v in versions)
     auditor.close()
     patient.close()
+
+
+def test_a_doctor_reads_an_entry_marked_entered_in_error_but_not_one_a_correction_withdrew(
+    engine: Engine, demo: None, repo_of: Callable[[str], Repository]
+) -> None:
+    from medcard.corrections.effect import withdrawn
+    from medcard.demo.accounts import DEMO_ORGANIZATION
+    from tests.corrections.conftest import first, patient_id, system
+
+    pid = patient_id(engine)
+    ref = first(engine, "Immunization", pid)
+    rtype, rid = ref.split("/")
+    sys = system(engine)
+    with sys.unit_of_work():  # the doctor's organisation manages the patient's record
+        card = sys.read("Patient", pid).json()
+        card["managingOrganization"] = {"reference": f"Organization/{DEMO_ORGANIZATION}"}
+        sys.update("Patient", pid, card)
+    doctor, patient = repo_of("doctor"), repo_of("patient")
+    assert doctor.read(rtype, rid).json()["status"] != "entered-in-error"
+    with sys.unit_of_work():
+        current = sys.read(rtype, rid).json()
+        sys.update(rtype, rid, withdrawn(current))
+    assert doctor.read(rtype, rid).json()["status"] == "entered-in-error"
+    assert len(doctor.history(rtype, rid)[0]) == 2
+    with pytest.raises(FhirError) as err:
+        patient.read(rtype, rid)
+    assert err.value.status == 404
+    # an accepted correction's withdrawal is recorded by a NULLIFY Provenance: gone for all
+    with sys.unit_of_work():
+        sys.create(
+            {
+                "resourceType": "Provenance",
+                "target": [{"reference": f"{ref}/_history/2"}, {"reference": f"Patient/{pid}"}],
+                "recorded": "2024-01-01T00:00:00Z",
+                "activity": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                            "code": "NULLIFY",
+                        }
+                    ]
+                },
+                "agent": [{"who": {"display": "Комиссия"}}],
+            }
+        )
+    for repo in (doctor, sys):
+        with pytest.raises(FhirError) as err:
+            repo.read(rtype, rid)
+        assert err.value.status == 404
+    sys.close()

@@ -188,7 +188,7 @@ def apply(
             current = repo.read(rtype, rid)
         except FhirError:
             continue  # already withdrawn by an earlier decision, or gone
-        res = current.json()
+        res = current.exact()  # its decimals as they were (R4 datatypes.html#decimal)
         contents[ref] = res
         orgs, pracs = authors(repo, res, fallback_org)
         for org in orgs:

@@ -9,11 +9,13 @@ unit of work of its own and reports each outcome.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from sqlalchemy import false, select
 
 from medcard.audit.recorder import FAILED
@@ -130,7 +132,7 @@ def _response(stored: Stored, status: str, representation: bool) -> dict[str, An
         },
     }
     if representation:
-        entry["resource"] = stored.json()
+        entry["resource"] = orjson.Fragment(stored.content)
     return entry
 
 
@@ -236,6 +238,7 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
     created = {(t, i) for t, i, _ in ids.values()}
     to_check: dict[str, set[str]] = {}
     resolved: dict[str, str] = {}
+    bases = {b for b in (_restful_base(u) for u in ids) if b is not None}
     for e in entries:
         if e.resource is None:
             continue
@@ -243,6 +246,10 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
         def fix(ref: str, e: Entry = e) -> str:
             if ref in ids:
                 t, i, _ = ids[ref]
+                return f"{t}/{i}"
+            absolute = _absolute(ref, e.full_url, bases)
+            if absolute in ids:
+                t, i, _ = ids[absolute]
                 return f"{t}/{i}"
             if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
                 raise _tag(
@@ -277,6 +284,32 @@ def _rewrite(repo: Repository, entries: list[Entry], ids: dict[str, tuple[str, s
         if full in ids and e.method == "POST":
             e.resource["id"] = ids[full][1]
     _check_exist(repo, to_check)
+
+
+_RESTFUL = re.compile(r"(https?://.+?)/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[^/]+)?")
+
+
+def _restful_base(url: str) -> str | None:
+    """The [base] of a RESTful absolute URL ``[base]/[type]/[id]``, else None."""
+    m = _RESTFUL.fullmatch(url)
+    return m.group(1) if m and m.group(2) in spec.resource_types() else None
+
+
+def _absolute(ref: str, full_url: str | None, bases: set[str]) -> str | None:
+    """A relative ``Type/id`` reference as the absolute URL it means inside a Bundle.
+
+    R4 bundle.html#references: relative to the [base] of the containing entry's
+    RESTful fullUrl.  An entry with a urn: fullUrl (or none) has no base of its own; when
+    the Bundle's absolute fullUrls all share one base, that base is the server the
+    Bundle was written for (as in the spec's Bundle-xds example), so it is used.
+    """
+    parts = ref.split("/")
+    if len(parts) != 2 or parts[0] not in spec.resource_types():
+        return None
+    base = _restful_base(full_url) if full_url else None
+    if base is None and len(bases) == 1:
+        base = next(iter(bases))
+    return f"{base}/{ref}" if base is not None else None
 
 
 def _check_exist(repo: Repository, wanted: dict[str, set[str]]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine
 
 from medcard.access.context import AccessContext
+from medcard.fhir import jsonio
 from medcard.fhir.router import FhirRequest, FhirResponse, Router
 from medcard.fhir.store.repository import Repository
 
@@ -23,7 +23,7 @@ def call(
     headers: dict[str, str] | None = None,
     base_url: str = "",
 ) -> FhirResponse:
-    raw = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else b"")
+    raw = body if isinstance(body, bytes) else (jsonio.dumps(body) if body is not None else b"")
     req = FhirRequest(
         method, path, [], {k.lower(): v for k, v in (headers or {}).items()}, raw, base_url
     )

@@ -17,7 +17,7 @@ import orjson
 from medcard.audit import events as audit_events
 from medcard.audit.recorder import DENIED
 from medcard.clock import format_instant
-from medcard.fhir import bundles, capability
+from medcard.fhir import bundles, capability, jsonio
 from medcard.fhir.outcomes import FhirError, Issue, bad_request, information, outcome
 from medcard.fhir.search.params import SearchRequest, parse
 from medcard.fhir.search.values import date_range
@@ -51,7 +51,7 @@ class FhirResponse:
             return b""
         if isinstance(self.body, bytes):
             return self.body
-        return orjson.dumps(self.body)
+        return jsonio.dumps(self.body)
 
 
 def http_date(us: int) -> str:
@@ -146,15 +146,16 @@ class Router:
         if not req.body.strip():
             raise bad_request("The request has no body")
         try:
-            body = orjson.loads(req.body)
-        except orjson.JSONDecodeError as exc:
+            body = jsonio.check(req.body)
+        except jsonio.JSONDecodeError as exc:
             raise bad_request(f"The body is not valid JSON: {exc}") from None
         if _deeper_than(body, MAX_JSON_DEPTH):
             # orjson reads up to 1,024 levels; the recursive walks after it (validation,
             # references) would exhaust Python's stack first (a 500, found by the
             # reliability battery).  Real resources nest a few dozen levels at most.
             raise bad_request(f"The body nests deeper than {MAX_JSON_DEPTH} levels")
-        return body
+        # read again keeping each decimal's text (R4 datatypes.html#decimal)
+        return jsonio.lexical(req.body)
 
     def _form(self, req: FhirRequest) -> list[tuple[str, str]]:
         ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
@@ -182,7 +183,7 @@ class Router:
         elements = [v for k, v in req.query if k == "_elements"]
         summary = next((v for k, v in req.query if k == "_summary"), None)
         if elements or summary:
-            body: Any = shape(stored.json(), summary, elements[0].split(",") if elements else [])
+            body: Any = shape(stored.exact(), summary, elements[0].split(",") if elements else [])
             return FhirResponse(status, body, headers)
         return FhirResponse(status, stored.content, headers)
 
@@ -293,7 +294,7 @@ class Router:
     def _entry(self, base: str, s: Stored, mode: str, search: SearchRequest) -> dict[str, Any]:
         if search.elements or search.summary in ("true", "text", "data"):
             resource: Any = shape(
-                s.json(), search.summary, search.elements if mode == "match" else []
+                s.exact(), search.summary, search.elements if mode == "match" else []
             )
         else:
             resource = orjson.Fragment(s.content)
@@ -521,7 +522,7 @@ class Router:
                 method, path, parse_qsl(qs, keep_blank_values=True), {}, b"", req.base_url
             )
             resp = self._dispatch(sub, repo)
-            body = orjson.loads(resp.body) if isinstance(resp.body, bytes) else resp.body
+            body = jsonio.lexical(resp.body) if isinstance(resp.body, bytes) else resp.body
             return resp.status, body
 
         if kind == "transaction":

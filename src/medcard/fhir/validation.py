@@ -61,18 +61,7 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
     model = _model(rtype)
     if model is not None:
         try:
-            model.model_validate(resource)
-        except ValidationError as exc:
-            for err in exc.errors()[:MAX_ISSUES]:
-                where = ".".join(str(p) for p in err["loc"])
-                issues.append(
-                    Issue(
-                        "error",
-                        "structure",
-                        f"{rtype}.{where}: {err['msg']}",
-                        (f"{rtype}.{where}",),
-                    )
-                )
+            issues = _structure(model, resource, rtype)
         except KeyError as exc:
             # fhir.resources looks nested resources (Bundle.entry.resource, contained) up
             # by their resourceType and raises KeyError for an unknown one (found by the
@@ -92,13 +81,96 @@ def validate(resource: dict[str, Any]) -> list[Issue]:
     return []
 
 
+def _structure(model: Any, node: dict[str, Any], where: str) -> list[Issue]:
+    """What the model says of ``node``, with primitive extensions inside extensions allowed.
+
+    R4 json.html#primitive: any primitive may carry ``_name`` with its id and extensions,
+    an extension's ``value[x]`` too (``extension[0]._valueCode``), but the R4B models
+    have no such fields on Extension.  Only when the model refuses, those ``_value[x]``
+    are taken out, the rest is validated again and each of them is validated as the
+    Element it is.
+    """
+    try:
+        model.model_validate(node)
+        return []
+    except ValidationError as exc:
+        first = exc
+    pieces: list[tuple[str, Any]] = []
+    pruned = _without_extension_primitives(node, where, pieces)
+    if not pieces:
+        return _issues(first, where)
+    try:
+        model.model_validate(pruned)
+        issues: list[Issue] = []
+    except ValidationError as exc:
+        issues = _issues(exc, where)
+    element = _model("Element")
+    for at, value in pieces:
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            here = at + (f"[{i}]" if isinstance(value, list) else "")
+            if item is None and isinstance(value, list):
+                continue  # a list's primitive without extensions (json.html#primitive)
+            if not isinstance(item, dict):
+                issues.append(Issue("error", "structure", f"{here}: must be an object", (here,)))
+            else:
+                issues += _structure(element, item, here)
+    return issues[:MAX_ISSUES]
+
+
+def _issues(exc: ValidationError, where: str) -> list[Issue]:
+    out = []
+    for err in exc.errors()[:MAX_ISSUES]:
+        at = ".".join([where, *(str(p) for p in err["loc"])])
+        out.append(Issue("error", "structure", f"{at}: {err['msg']}", (at,)))
+    return out
+
+
+_EXTENSION_LISTS = ("extension", "modifierExtension")
+
+
+@cache
+def _extension_primitives() -> frozenset[str]:
+    """``_valueString``, ``_valueCode``, ...: the primitive choices of Extension.value[x]."""
+    fields = _field_types(_model("Extension"))
+    return frozenset(
+        f"_{name}"
+        for name, kind in fields.items()
+        if name.startswith("value") and not hasattr(kind, "model_fields")
+    )
+
+
+def _without_extension_primitives(node: Any, where: str, out: list[tuple[str, Any]]) -> Any:
+    """A copy of ``node`` without the ``_value[x]`` of its extensions (collected in out)."""
+    if isinstance(node, list):
+        return [_without_extension_primitives(v, f"{where}[{i}]", out) for i, v in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    copy: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _EXTENSION_LISTS and isinstance(value, list):
+            items = []
+            for i, ext in enumerate(value):
+                at = f"{where}.{key}[{i}]"
+                kept = ext
+                if isinstance(ext, dict):
+                    for name in _extension_primitives().intersection(ext):
+                        out.append((f"{at}.{name}", ext[name]))
+                    kept = {k: v for k, v in ext.items() if k not in _extension_primitives()}
+                items.append(_without_extension_primitives(kept, at, out))
+            copy[key] = items
+        else:
+            copy[key] = _without_extension_primitives(value, f"{where}.{key}", out)
+    return copy
+
+
 # FHIR JSON (R4 json.html 2.6.2): booleans are true/false and numbers are numbers, never
 # strings.  The pydantic models coerce ("yes" becomes True, "1.5" a Decimal), and the store
 # keeps the JSON as sent, so such values would be stored and served as invalid FHIR.
 _JSON_KINDS: dict[type, tuple[tuple[type, ...], str]] = {
     bool: ((bool,), "a JSON boolean"),
     int: ((int,), "a JSON integer"),
-    decimal.Decimal: ((int, float), "a JSON number"),
+    decimal.Decimal: ((int, float, decimal.Decimal), "a JSON number"),
 }
 
 

@@ -13,6 +13,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from medcard import clock
@@ -237,7 +238,7 @@ def is_bp(obs: dict[str, Any]) -> bool:
 
 
 def _quantity_value(metric: Metric, q: dict[str, Any] | None) -> float | None:
-    if not isinstance(q, dict) or not isinstance(q.get("value"), int | float):
+    if not isinstance(q, dict) or not isinstance(q.get("value"), int | float | Decimal):
         return None
     unit = q.get("code") or q.get("unit") or ""
     try:
@@ -315,7 +316,7 @@ def check_observation(obs: dict[str, Any]) -> None:
             q = comp.get("valueQuantity")
             if metric is None or not isinstance(q, dict):
                 continue
-            if not isinstance(q.get("value"), int | float):
+            if not isinstance(q.get("value"), int | float | Decimal):
                 raise ReadingError("reading_no_value", f"{metric.en}: no value")
             values[metric.key] = check_value(
                 metric, float(q["value"]), q.get("code") or q.get("unit") or ""
@@ -335,5 +336,5 @@ def check_observation(obs: dict[str, Any]) -> None:
             check_value(metric, float(raw))
         return
     q = obs.get("valueQuantity")
-    if isinstance(q, dict) and isinstance(q.get("value"), int | float):
+    if isinstance(q, dict) and isinstance(q.get("value"), int | float | Decimal):
         check_value(metric, float(q["value"]), q.get("code") or q.get("unit") or "")

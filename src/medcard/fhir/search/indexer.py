@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from medcard.fhir.search.paths import evaluate, reference_type
@@ -141,7 +142,7 @@ def index_rows(resource: dict[str, Any], patient_id: str) -> Rows:
                 if r is not None:
                     add("reference", p.name, **r)
             elif p.type == "quantity":
-                if isinstance(v, dict) and isinstance(v.get("value"), int | float):
+                if isinstance(v, dict) and isinstance(v.get("value"), int | float | Decimal):
                     add(
                         "quantity",
                         p.name,
@@ -150,7 +151,7 @@ def index_rows(resource: dict[str, Any], patient_id: str) -> Rows:
                         code=_cut(v.get("code") or v.get("unit")),
                     )
             elif p.type == "number":
-                if isinstance(v, int | float) and not isinstance(v, bool):
+                if isinstance(v, int | float | Decimal) and not isinstance(v, bool):
                     add("number", p.name, value=float(v))
             elif p.type == "uri" and isinstance(v, str):
                 add("uri", p.name, value=v)

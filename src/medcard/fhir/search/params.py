@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from medcard.fhir import spec
-from medcard.fhir.outcomes import Issue, bad_request
+from medcard.fhir.outcomes import FhirError, Issue, bad_request
 from medcard.fhir.search.registry import RESULT_PARAMS, SearchParam, lookup
 from medcard.fhir.search.values import date_range, number_range
 
@@ -121,6 +121,21 @@ def _int(name: str, value: str, low: int, high: int) -> int:
     return n
 
 
+_NOT_SUPPORTED_TAIL = "is not supported by this server (see its CapabilityStatement)"
+NOT_SUPPORTED = {
+    "_list": (
+        "_list (search within a List, R4 search.html#list) "
+        + _NOT_SUPPORTED_TAIL
+        + "; read the List and search its items by _id"
+    ),
+    "_has": f"_has (reverse chaining) {_NOT_SUPPORTED_TAIL}",
+    "_text": f"_text (narrative search) {_NOT_SUPPORTED_TAIL}",
+    "_content": f"_content (full-text search) {_NOT_SUPPORTED_TAIL}",
+    "_query": f"_query (named queries) {_NOT_SUPPORTED_TAIL}",
+    "_filter": f"_filter {_NOT_SUPPORTED_TAIL}",
+}
+
+
 def parse(
     resource_type: str,
     query: list[tuple[str, str]],
@@ -159,6 +174,13 @@ def parse(
                 continue
             req.filters.append(Filter(name, ptype, None, modifier or None, values))
             continue
+        if name in NOT_SUPPORTED:
+            # R4 common parameters this server does not implement: said so plainly (and
+            # left out of the CapabilityStatement), not as an "unknown" parameter.
+            if lenient:
+                req.warnings.append(Issue("warning", "not-supported", NOT_SUPPORTED[name]))
+                continue
+            raise FhirError(400, "not-supported", NOT_SUPPORTED[name])
         param = lookup(resource_type, name)
         if param is None:
             unknown(f"Unknown search parameter '{name}' for {resource_type}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import decimal
 import math
 import re
 import unicodedata
@@ -106,13 +107,13 @@ def number_range(text: str) -> tuple[float, float, float]:
 
 
 def _number_range(text: str) -> tuple[float, float, float]:
-    value = float(text)
-    if "e" in text.lower():
-        mantissa = text.lower().split("e")[0]
-        exp = int(text.lower().split("e")[1])
-        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-        half = 0.5 * 10 ** (exp - decimals)
-    else:
-        decimals = len(text.split(".")[1]) if "." in text else 0
-        half = 0.5 * 10 ** (-decimals)
-    return value, value - half, value + half
+    # The bounds are worked out exactly (Decimal: "0.40" is 0.395..0.405, "1.0e2" is
+    # 95..105) and only then rounded to the index's double precision.
+    with decimal.localcontext() as ctx:
+        ctx.prec = 200
+        ctx.Emax, ctx.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+        value = decimal.Decimal(text)
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite: _DECIMAL matched
+        half = decimal.Decimal(5).scaleb(exponent - 1)
+        return float(value), float(value - half), float(value + half)

@@ -51,7 +51,7 @@ from medcard.audit.recorder import DENIED, FAILED, AuditBuffer
 from medcard.clock import format_instant, now_micros
 from medcard.db import statistics
 from medcard.db.tables import INDEX_TABLES, resource_versions, resources, sp_reference, sp_token
-from medcard.fhir import hooks, spec
+from medcard.fhir import hooks, jsonio, spec
 from medcard.fhir.outcomes import (
     FhirError,
     Issue,
@@ -65,7 +65,7 @@ from medcard.fhir.search.indexer import index_rows
 from medcard.fhir.search.params import SearchRequest, parse
 from medcard.fhir.search.values import MIN_US
 from medcard.fhir.store.compartment import patient_of
-from medcard.fhir.store.withdrawn import entered_in_error, tombstone
+from medcard.fhir.store.withdrawn import entered_in_error, nullifies, tombstone
 from medcard.fhir.validation import check_resource_type, validate
 
 
@@ -82,6 +82,11 @@ class Stored:
 
     def json(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(self.content)
+        return data
+
+    def exact(self) -> dict[str, Any]:
+        """The content with every decimal as stored (``fhir.jsonio``), to write it back."""
+        data: dict[str, Any] = jsonio.lexical(self.content)
         return data
 
     @property
@@ -280,11 +285,62 @@ class Repository:
             return None
         return Stored(rtype, rid, row[0], row[1], row[2], bool(row[3]), row[4], bool(row[5]))
 
-    def _withdrawn(self, stored: Stored, interaction: str) -> FhirError | None:
-        """Not found for an entry withdrawn as entered in error (auditors excepted)."""
+    def _sees_withdrawn(self) -> bool:
+        """Whether entered-in-error entries read back by id and in history (issue 21).
+
+        R4 keeps such a resource readable with its status; staff and system callers
+        read it so.  A patient's own views (and patient apps) leave it out, as the card
+        does for everyone; auditors (``include_hidden``) see everything.
+        """
+        if self.include_hidden:
+            return True
+        patient_facing = self.ctx.role == Role.PATIENT or (
+            self.ctx.role is None and bool(self.ctx.patient_ids)
+        )
+        return not patient_facing
+
+    def _nullified(self, rtype: str, rid: str) -> bool:
+        """Whether an accepted correction withdrew the entry (issue 7): a Provenance
+        with the activity NULLIFY names it.  Such an entry stays gone for everyone."""
+        ref = sp_reference
+        provenances = select(ref.c.resource_id).where(
+            ref.c.resource_type == "Provenance",
+            ref.c.param == "target",
+            ref.c.target_type == rtype,
+            ref.c.target_id == rid,
+        )
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(resources.c.content).where(
+                    resources.c.resource_type == "Provenance",
+                    resources.c.id.in_(provenances),
+                    resources.c.deleted == false(),
+                )
+            ).all()
+        return any(nullifies(orjson.loads(content)) for (content,) in rows)
+
+    def _withdrawn(
+        self, stored: Stored, interaction: str, *, write: bool = False
+    ) -> FhirError | None:
+        """Not found for an entry withdrawn as entered in error, unless the caller sees
+        such entries; even then it is not changed any more (409), auditors excepted."""
         if not stored.hidden or self.include_hidden:
             return None
         rtype, rid = stored.resource_type, stored.id
+        if self._sees_withdrawn() and not self._nullified(rtype, rid):
+            if not write:
+                return None
+            self.audit.add(
+                interaction,
+                rtype,
+                rid,
+                stored.patient_id,
+                outcome=DENIED,
+                detail="entered-in-error",
+            )
+            return conflict(
+                f"{rtype}/{rid} was entered in error and is withdrawn: it is not changed"
+            )
         self.audit.add(
             interaction, rtype, rid, stored.patient_id, outcome=DENIED, detail="entered-in-error"
         )
@@ -690,7 +746,10 @@ class Repository:
                 text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{rtype}/{rid}"}
             )
             current = self._current(conn, rtype, rid, lock=True)
-        if current is not None and (withdrawn := self._withdrawn(current, "write")) is not None:
+        if (
+            current is not None
+            and (withdrawn := self._withdrawn(current, "write", write=True)) is not None
+        ):
             raise withdrawn
         return current
 
@@ -914,7 +973,7 @@ class Repository:
             raise self._forbidden_write(rtype, rid, "create")
         self._check_delivery(res)
         self._before_write(res, patient_id, "create")
-        content = orjson.dumps(res)
+        content = jsonio.dumps(res)
         hidden = entered_in_error(res)
         row = {
             "resource_type": rtype,
@@ -950,7 +1009,7 @@ class Repository:
                 raise self._forbidden_write(rtype, rid, "update")
             self._check_delivery(res)
             self._before_write(res, patient_id, "update")
-        content = orjson.dumps(res)
+        content = jsonio.dumps(res)
         hidden = not deleted and entered_in_error(res)
         changed = conn.execute(
             update(resources)
