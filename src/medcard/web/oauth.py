@@ -6,6 +6,7 @@
 * ``POST /oauth/token``      authorization_code (+PKCE), refresh_token, client_credentials
 * ``POST /oauth/revoke``     RFC 7009;  ``POST /oauth/introspect``  RFC 7662
 * ``GET  /.well-known/smart-configuration`` (also under ``/fhir``)  SMART discovery
+* ``GET  /.well-known/openid-configuration`` (also under ``/fhir``)  OpenID Connect discovery
 * ``GET  /.well-known/jwks.json``  the public key that verifies our tokens
 
 The adapter only moves bytes: it turns a Starlette request into the core's plain
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from medcard.auth import ratelimit
 from medcard.auth.oauth import consent as wording
-from medcard.auth.oauth.discovery import smart_configuration
+from medcard.auth.oauth.discovery import openid_configuration, smart_configuration
 from medcard.auth.oauth.server import (
     Consent,
     HttpRequest,
@@ -325,7 +326,13 @@ async def introspect(request: Request) -> Response:
 @api.get("/fhir/.well-known/smart-configuration")
 def smart_config(request: Request) -> Response:
     body: dict[str, Any] = smart_configuration(_base_url(request))
-    body["jwks_uri"] = _base_url(request) + "/.well-known/jwks.json"
+    return JSONResponse(body, headers=PUBLIC_CORS)
+
+
+@api.get("/.well-known/openid-configuration")
+@api.get("/fhir/.well-known/openid-configuration")
+def openid_config(request: Request) -> Response:
+    body: dict[str, Any] = openid_configuration(_base_url(request))
     return JSONResponse(body, headers=PUBLIC_CORS)
 
 

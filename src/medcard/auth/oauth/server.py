@@ -220,8 +220,14 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
         owner: ResourceOwner | None = req.user
         client: OAuthClient = req.client
         req.note.who(client_id=client.client_id)
+        # SMART 2: the app names the FHIR server it means to use, so a token meant for
+        # another server is never minted here (and one minted here is not sent there).
         aud = req.payload.data.get("aud")
-        if aud and aud.rstrip("/") not in server.fhir_bases(req):
+        if not aud:
+            raise InvalidRequestError(
+                "aud is required: send this server's FHIR base URL", redirect_uri=redirect_uri
+            )
+        if aud.rstrip("/") not in server.fhir_bases(req):
             raise InvalidRequestError(
                 "aud must be this server's FHIR base URL", redirect_uri=redirect_uri
             )
@@ -397,7 +403,7 @@ class _TokenLookup:
         server = self.server
         if token_string.count(".") == 2:
             try:
-                claims = server.issuer.verify(token_string)
+                claims = server.issuer.verify(token_string, (server.issuer_url(request),))
             except TokenError as exc:
                 request.note.add(audit.DENIED, f"token presented failed verification: {exc}")
                 return None
@@ -461,6 +467,8 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):  # type: ignore[misc]
                 "iss": c.get("iss"),
                 "jti": c.get("jti"),
             }
+            if c.get("aud"):
+                out["aud"] = c["aud"]
             for claim in ("patient", "fhirUser", "organization"):
                 if c.get(claim):
                     out[claim] = c[claim]
@@ -569,7 +577,10 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if owner and owner.fhir_ref and ("fhirUser" in scopes.other or owner.is_staff):
             # Staff tokens always name the person (Practitioner/...) the gate acts for.
             extra["fhirUser"] = owner.fhir_ref
-        access = self.issuer.mint(
+        # Issuer: this server's public base URL, as OpenID Connect discovery says; the
+        # audience: its FHIR base, where the token is meant to be used (issue 22).
+        extra["aud"] = self.fhir_bases(request)[0]
+        access = self._minter(request).mint(
             owner.subject if owner else f"Client/{client.client_id}",
             scope,
             patient=patient or None,
@@ -651,13 +662,20 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             extra["nonce"] = nonce
         if "fhirUser" in scopes.other and owner.fhir_ref:
             extra["fhirUser"] = f"{self.fhir_bases(request)[0]}/{owner.fhir_ref}"
-        return self.issuer.mint(
+        return self._minter(request).mint(
             owner.account_id,
             "",
             client_id=client.client_id,
             lifetime=self.access_lifetime_s,
             extra=extra,
         )
+
+    def issuer_url(self, request: MedcardRequest) -> str:
+        """The OpenID issuer: the configured public base URL, else the one asked for."""
+        return self.fhir_bases(request)[0].removesuffix("/fhir")
+
+    def _minter(self, request: MedcardRequest) -> TokenIssuer:
+        return replace(self.issuer, issuer=self.issuer_url(request))
 
     def fhir_bases(self, request: MedcardRequest) -> list[str]:
         """This server's FHIR base URL(s): the configured one, else the one asked for."""
