@@ -15,7 +15,10 @@ Flows:
 * authorization code + PKCE (S256 only, required of every client, as SMART 2 asks),
   for apps; the code lives 60 s, is single-use and bound to client,
   redirect URI and challenge; a replayed code revokes what it produced.  A patient
-  grants ``patient/`` scopes within their own card; a member of staff (practitioner,
+  grants ``patient/`` scopes within one card: their own, or (a parent, a guardian) the
+  one they pick on the consent screen, and the token names that card alone (issue 22);
+  ``aud`` must name our FHIR base; tokens are issued by our public base URL, with
+  ``aud`` = that FHIR base (OpenID Connect discovery agrees); a member of staff (practitioner,
   registrar, administrators, reviewer), only from a session that passed the second
   factor, grants ``user/`` scopes within their role's ceiling, and the token carries
   the role and organisations the access gate decides by (issue 3);
