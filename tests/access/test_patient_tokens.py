@@ -113,7 +113,22 @@ def _cli(run: CliRunner, *args: str) -> str:
 
 @pytest.fixture
 def oauth_grant(app: Any, engine: Engine, card: Card, api: TestClient) -> Iterator[dict[str, Any]]:
-    """The parent allowed an app every patient/ scope (with offline_access)."""
+    """The parent allowed an app every patient/ scope (with offline_access), for their
+    own card."""
+    yield from _parent_grant(app, engine, card, api, "")
+
+
+@pytest.fixture
+def oauth_child_grant(
+    app: Any, engine: Engine, card: Card, api: TestClient
+) -> Iterator[dict[str, Any]]:
+    """The same, the parent having picked the child's card (issue 22's patient picker)."""
+    yield from _parent_grant(app, engine, card, api, card.child)
+
+
+def _parent_grant(
+    app: Any, engine: Engine, card: Card, api: TestClient, patient: str
+) -> Iterator[dict[str, Any]]:
     client, _ = create_client(
         engine, "Приложение", public=True, redirect_uris=[DIARY_REDIRECT], scope=APP_SCOPE
     )
@@ -127,7 +142,7 @@ def oauth_grant(app: Any, engine: Engine, card: Card, api: TestClient) -> Iterat
     )
     browser = sign_in(app, engine, account)
     with browser.http:
-        auth = authorize(browser, client.client_id, scope=APP_SCOPE)
+        auth = authorize(browser, client.client_id, scope=APP_SCOPE, patient=patient)
         r = exchange(api, client.client_id, auth)
         assert r.status_code == 200, r.text
         yield {**r.json(), "client_id": client.client_id}
@@ -190,11 +205,13 @@ def minted(
         return Minted(_cli(run, "--subject", me, "--scope", "system/*.*"), me, "parent")
     if way == "client-credentials-lab":
         return Minted(_lab_token(engine, api), "Client/lab-17", "parent")
+    if way == "oauth-code-parent-for-child":
+        child: dict[str, Any] = request.getfixturevalue("oauth_child_grant")
+        assert child["patient"] == card.child
+        return Minted(child["access_token"], me, "child")
     grant: dict[str, Any] = request.getfixturevalue("oauth_grant")
     if way == "oauth-code-patient":
         return Minted(grant["access_token"], me, "parent")
-    if way == "oauth-code-parent-for-child":
-        return Minted(grant["access_token"], me, "child")
     assert way == "oauth-refresh"
     r = api.post(
         "/oauth/token",

@@ -139,14 +139,18 @@ def authorize_url(
     return "/oauth/authorize", params
 
 
-def consent(browser: Browser, client_id: str, decision: str = "allow", **kw: Any) -> Any:
-    """Open the consent screen, then answer it; returns the POST response."""
+def consent(
+    browser: Browser, client_id: str, decision: str = "allow", *, patient: str = "", **kw: Any
+) -> Any:
+    """Open the consent screen, then answer it (a parent picks ``patient``'s card);
+    returns the POST response."""
     path, params = authorize_url(client_id, **kw)
     page = browser.http.get(path, params=params)
     assert page.status_code == 200, page.text
-    return browser.http.post(
-        path, params=params, data={"csrf_token": browser.csrf, "decision": decision}
-    )
+    data = {"csrf_token": browser.csrf, "decision": decision}
+    if patient:
+        data["patient"] = patient
+    return browser.http.post(path, params=params, data=data)
 
 
 def authorize(browser: Browser, client_id: str, **kw: Any) -> Authorized:

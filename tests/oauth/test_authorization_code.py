@@ -139,7 +139,8 @@ def test_openid_fhiruser_gives_an_id_token_for_the_app(
         anna, diary.client_id, scope="openid fhirUser patient/Observation.r", nonce="n-0S6"
     )
     body = exchange(api, diary.client_id, auth).json()
-    id_claims = issuer.verify(body["id_token"])
+    id_claims = issuer.verify(body["id_token"], ("http://testserver",))
+    assert id_claims["iss"] == "http://testserver"  # the public base URL (issue 22)
     assert id_claims["aud"] == diary.client_id
     assert id_claims["nonce"] == "n-0S6"
     assert id_claims["fhirUser"] == f"http://testserver/fhir/Patient/{patients['anna']}"

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import ColumnElement, Engine, Row, false, func, or_, select
 
 from medcard.audit.events import organization_ref, to_audit_event
-from medcard.db.tables import accounts, audit_log
+from medcard.db.tables import accounts, audit_log, oauth_clients
 from medcard.ru_dates import parse_day
 
 PAGE_SIZE = 50
@@ -256,9 +256,11 @@ class Directory:
     engine: Engine
     _people: dict[str, Person] = field(default_factory=dict)
     _resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _apps: dict[str, str] = field(default_factory=dict)
 
     def prefetch(self, rows: Iterable[Row[Any]]) -> None:
         rows = list(rows)
+        self._fetch_apps({r.client_id for r in rows if r.client_id})
         wanted = {r.actor for r in rows} - self._people.keys()
         account_ids = [a.split("/", 1)[1] for a in wanted if a.startswith("Account/")]
         refs = [a for a in wanted if a.startswith(("Practitioner/", "Patient/"))]
@@ -330,6 +332,28 @@ class Directory:
                     fhir_ref=person.fhir_ref,
                 )
         return person
+
+    def app(self, client_id: str) -> str:
+        """The name of the OAuth client (a registered app) ``client_id`` is, else ""
+        (the web pages' "web", the CLI's "cli" and the like are no app: issue 22)."""
+        if not client_id:
+            return ""
+        if client_id not in self._apps:
+            self._fetch_apps({client_id})
+        return self._apps[client_id]
+
+    def _fetch_apps(self, client_ids: set[str]) -> None:
+        todo = sorted(client_ids - self._apps.keys())
+        if not todo:
+            return
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(oauth_clients.c.client_id, oauth_clients.c.name).where(
+                    oauth_clients.c.client_id.in_(todo)
+                )
+            ).all()
+        self._apps.update(dict.fromkeys(todo, ""))
+        self._apps.update({row.client_id: row.name for row in found})
 
     def organization(self, value: str) -> str:
         """The organisation's name, or its reference when the record does not know it."""

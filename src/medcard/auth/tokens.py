@@ -81,11 +81,13 @@ class TokenIssuer:
         header = {"alg": ALGORITHM, "kid": self.key.kid}
         return jwt.encode(header, claims, self.key, algorithms=[ALGORITHM])
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, issuers: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Check signature and claims; ``iss`` is ours (configured) or one of ``issuers``
+        (the server's public base URL, which OAuth-issued tokens carry: issue 22)."""
         try:
             decoded = jwt.decode(token, self.key, algorithms=[ALGORITHM])
             jwt.JWTClaimsRegistry(
-                iss={"essential": True, "value": self.issuer},
+                iss={"essential": True, "values": [self.issuer, *issuers]},
                 exp={"essential": True},
                 sub={"essential": True},
             ).validate(decoded.claims)
@@ -93,8 +95,8 @@ class TokenIssuer:
             raise TokenError(_reason(exc)) from None
         return dict(decoded.claims)
 
-    def context(self, token: str) -> AccessContext:
-        claims = self.verify(token)
+    def context(self, token: str, issuers: tuple[str, ...] = ()) -> AccessContext:
+        claims = self.verify(token, issuers)
         check_account_epoch(claims, self.epochs)
         patients = set(claims.get("patients") or [])
         if claims.get("patient"):

@@ -300,7 +300,8 @@ def _serve(services: Services, req: FhirRequest, source: str = "") -> FhirRespon
             services, req, "A bearer access token is required (Authorization: Bearer ...)", source
         )
     try:
-        ctx = services.issuer.context(token.strip())
+        # OAuth tokens name this server's public base URL as their issuer (issue 22).
+        ctx = services.issuer.context(token.strip(), (req.base_url.removesuffix("/fhir"),))
     except TokenError as exc:
         return _refuse(services, req, str(exc), source, token.strip())
     # OAuth: a revoked access token stops working here (cached up to 5 s per process).

@@ -67,6 +67,8 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "user": "Пользователь",
         "outcome": "Результат",
         "you": "вы",
+        "app": "Приложение „{name}“",
+        "app_yours": "с вашего разрешения",
         "emergency": "Экстренный доступ",
         "emergency_only": "Только экстренный доступ",
         "emergency_summary": "Экстренных обращений к карте: {n}. Врач может открыть карту без направления только в экстренной ситуации, и каждое такое обращение проверяется.",
@@ -176,6 +178,8 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "user": "User",
         "outcome": "Outcome",
         "you": "you",
+        "app": "App “{name}”",
+        "app_yours": "with your permission",
         "emergency": "Emergency access",
         "emergency_only": "Emergency access only",
         "emergency_summary": "Emergency accesses to your record: {n}. A doctor may open a record without a care relationship only in an emergency, and every such access is reviewed.",
@@ -303,6 +307,8 @@ class EntryView:
     patient: str
     actor: str
     outcome: str
+    app: str = ""  # the registered app (OAuth client) that acted, by name (issue 22)
+    app_yours: bool = False  # ...with the reader's own permission (their token)
 
 
 def _when(us: int, tz: tzinfo, lang: str) -> tuple[str, str]:
@@ -341,7 +347,15 @@ def entry_views(
     out = []
     for row in rows:
         who = directory.person(row.actor)
-        you = row.actor in me
+        # What an app did is the app's doing, even with the patient's own token; the
+        # patient's own decision to allow it (oauth-authorize) stays theirs.
+        app = "" if row.interaction == "oauth-authorize" else directory.app(row.client_id)
+        mine = row.actor in me
+        you = mine and not app
+        if app and (mine or row.actor.startswith("Client/")):
+            person = ""  # the app is named instead
+        else:
+            person = who.name or ("" if you else row.actor)
         shown, iso = _when(row.recorded, tz, lang)
         section = row.resource_type
         if t.known(f"type_{section}"):
@@ -353,7 +367,7 @@ def entry_views(
                 iso=iso,
                 organization=directory.organization(row.organization),
                 role=_role(who.kind, t),
-                person=who.name or (row.actor if not you else ""),
+                person=person,
                 person_detail=who.detail,
                 you=you,
                 action=t(f"do_{interaction}") if t.known(f"do_{interaction}") else interaction,
@@ -364,6 +378,8 @@ def entry_views(
                 patient=row.patient_id,
                 actor=row.actor,
                 outcome=_outcome(row.outcome, t),
+                app=app,
+                app_yours=bool(app) and mine,
             )
         )
     return out

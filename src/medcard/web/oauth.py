@@ -6,6 +6,7 @@
 * ``POST /oauth/token``      authorization_code (+PKCE), refresh_token, client_credentials
 * ``POST /oauth/revoke``     RFC 7009;  ``POST /oauth/introspect``  RFC 7662
 * ``GET  /.well-known/smart-configuration`` (also under ``/fhir``)  SMART discovery
+* ``GET  /.well-known/openid-configuration`` (also under ``/fhir``)  OpenID Connect discovery
 * ``GET  /.well-known/jwks.json``  the public key that verifies our tokens
 
 The adapter only moves bytes: it turns a Starlette request into the core's plain
@@ -21,9 +22,10 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from medcard.audit import reports
 from medcard.auth import ratelimit
 from medcard.auth.oauth import consent as wording
-from medcard.auth.oauth.discovery import smart_configuration
+from medcard.auth.oauth.discovery import openid_configuration, smart_configuration
 from medcard.auth.oauth.server import (
     Consent,
     HttpRequest,
@@ -32,12 +34,14 @@ from medcard.auth.oauth.server import (
     Problem,
 )
 from medcard.auth.oauth.store import ResourceOwner
+from medcard.fhir.outcomes import FhirError
 from medcard.web import i18n
 from medcard.web.deps import (
     SignedIn,
     client_ip,
     current_session,
     over_limit,
+    page_repository,
     require_csrf,
     services,
 )
@@ -68,6 +72,9 @@ TEXT = {
         "error_title": "Запрос приложения отклонён",
         "error_lead": "Приложение прислало запрос, который нельзя выполнить безопасно, поэтому мы не вернём вас в него.",
         "error_detail": "Причина (для разработчиков приложения)",
+        "pick": "Чью карту открыть приложению",
+        "pick_own": "Мою карту",
+        "pick_hint": "Приложение получит доступ только к выбранной карте.",
         "asks_staff": "«{app}» просит доступ к medcard от вашего имени",
         "signed_in_as": "Вы вошли как {name}, роль: {role}",
         "may_staff": "Если вы разрешите, приложение сможет — не больше, чем позволяет роль «{role}»:",
@@ -87,6 +94,9 @@ TEXT = {
         "error_title": "The app's request was refused",
         "error_lead": "The app sent a request that cannot be carried out safely, so we will not send you back to it.",
         "error_detail": "Reason (for the app's developers)",
+        "pick": "Whose card to open the app to",
+        "pick_own": "My card",
+        "pick_hint": "The app gets access to the chosen card only.",
         "asks_staff": "“{app}” asks to work in medcard on your behalf",
         "signed_in_as": "Signed in as {name}, role: {role}",
         "may_staff": "If you allow it, the app will be able to do this, and no more than the role “{role}” allows:",
@@ -164,10 +174,17 @@ def authorize(request: Request, signed: Signed) -> Response:
 
 
 @pages.post("/oauth/authorize", dependencies=[Depends(require_csrf)])
-def decide(request: Request, signed: Signed, decision: Annotated[str, Form()] = "") -> Response:
+def decide(
+    request: Request,
+    signed: Signed,
+    decision: Annotated[str, Form()] = "",
+    patient: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
     server = authorization_server(request)
     allow = decision == "allow"
-    result = server.finish_authorization(_plain(request), _owner(signed), allow=allow)
+    result = server.finish_authorization(
+        _plain(request), _owner(signed), allow=allow, patient=patient
+    )
     if isinstance(result, Problem):
         return _problem_page(request, result)
     return _respond(result, status=303)  # after a POST the browser follows with a GET
@@ -207,13 +224,14 @@ def _consent_page(request: Request, signed: SignedIn, c: Consent) -> Response:
         "oauth/consent.html",
         o=o,
         heading=heading,
-        card_of=who,
+        card_of="" if c.cards else who,  # the picker names the cards
         sentences=wording.sentences(c.scopes, lang),
         writes=writes,
         not_granted=text["not_granted"].format(words=", ".join(c.not_granted))
         if c.not_granted
         else "",
         return_to=text["return_to"].format(where=where),
+        cards=_card_names(request, signed, c.cards, text["pick_own"]),
         action="/oauth/authorize" + (f"?{query}" if query else ""),
         csrf_token=signed.csrf,
         other_lang_url=switch,
@@ -224,6 +242,24 @@ def _consent_page(request: Request, signed: SignedIn, c: Consent) -> Response:
         f"form-action 'self' {where}; frame-ancestors 'none'; base-uri 'none'"
     )
     return response
+
+
+def _card_names(
+    request: Request, signed: SignedIn, cards: list[str], own: str
+) -> list[tuple[str, str]]:
+    """The patient picker's choices: (patient id, name), own card first.  Read as the
+    signed-in parent, so the gate allows and the access log records each read."""
+    if not cards:
+        return []
+    out = [(cards[0], own)]
+    with page_repository(request, signed.account, "oauth consent: patient picker") as repo:
+        for pid in cards[1:]:
+            try:
+                name = reports.human_name(repo.read("Patient", pid).json())
+            except FhirError:
+                continue
+            out.append((pid, name or pid))
+    return out
 
 
 def _problem_page(request: Request, problem: Problem) -> Response:
@@ -325,7 +361,13 @@ async def introspect(request: Request) -> Response:
 @api.get("/fhir/.well-known/smart-configuration")
 def smart_config(request: Request) -> Response:
     body: dict[str, Any] = smart_configuration(_base_url(request))
-    body["jwks_uri"] = _base_url(request) + "/.well-known/jwks.json"
+    return JSONResponse(body, headers=PUBLIC_CORS)
+
+
+@api.get("/.well-known/openid-configuration")
+@api.get("/fhir/.well-known/openid-configuration")
+def openid_config(request: Request) -> Response:
+    body: dict[str, Any] = openid_configuration(_base_url(request))
     return JSONResponse(body, headers=PUBLIC_CORS)
 
 

@@ -15,7 +15,10 @@ Flows:
 * authorization code + PKCE (S256 only, required of every client, as SMART 2 asks),
   for apps; the code lives 60 s, is single-use and bound to client,
   redirect URI and challenge; a replayed code revokes what it produced.  A patient
-  grants ``patient/`` scopes within their own card; a member of staff (practitioner,
+  grants ``patient/`` scopes within one card: their own, or (a parent, a guardian) the
+  one they pick on the consent screen, and the token names that card alone (issue 22);
+  ``aud`` must name our FHIR base; tokens are issued by our public base URL, with
+  ``aud`` = that FHIR base (OpenID Connect discovery agrees); a member of staff (practitioner,
   registrar, administrators, reviewer), only from a session that passed the second
   factor, grants ``user/`` scopes within their role's ceiling, and the token carries
   the role and organisations the access gate decides by (issue 3);
@@ -52,7 +55,7 @@ from sqlalchemy import Engine
 
 from medcard.access.roles import Role
 from medcard.access.smart import Scopes
-from medcard.access.subjects import token_claims
+from medcard.access.subjects import dependants, token_claims
 from medcard.auth import epochs
 from medcard.auth.oauth import audit, revocation, store
 from medcard.auth.oauth import scopes as sc
@@ -105,6 +108,9 @@ class Consent:
     scopes: Scopes  # what Allow would grant
     not_granted: list[str]  # requested words that will not be granted
     redirect_uri: str
+    # The cards a patient may open the app to (own first, then dependants'), when there
+    # is a choice to make: the patient picker (issue 22).  Empty: the owner's own card.
+    cards: list[str] = field(default_factory=list)
 
 
 class _Headers(dict[str, str]):
@@ -163,6 +169,7 @@ class MedcardRequest(OAuth2Request):  # type: ignore[misc]
         self._scope: str | None = None
         self.note = note
         self.issued: _Issued | None = None
+        self.patient_id = ""  # the card picked at authorization (issue 22)
 
     @property
     def args(self) -> dict[str, str]:
@@ -220,8 +227,14 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
         owner: ResourceOwner | None = req.user
         client: OAuthClient = req.client
         req.note.who(client_id=client.client_id)
+        # SMART 2: the app names the FHIR server it means to use, so a token meant for
+        # another server is never minted here (and one minted here is not sent there).
         aud = req.payload.data.get("aud")
-        if aud and aud.rstrip("/") not in server.fhir_bases(req):
+        if not aud:
+            raise InvalidRequestError(
+                "aud is required: send this server's FHIR base URL", redirect_uri=redirect_uri
+            )
+        if aud.rstrip("/") not in server.fhir_bases(req):
             raise InvalidRequestError(
                 "aud must be this server's FHIR base URL", redirect_uri=redirect_uri
             )
@@ -247,7 +260,7 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
             scope=request.scope,
             code_challenge=data.get("code_challenge", ""),
             code_challenge_method=data.get("code_challenge_method", ""),
-            patient_id=owner.patient_id,
+            patient_id=request.patient_id or owner.patient_id,
             nonce=data.get("nonce", ""),
         )
 
@@ -277,8 +290,10 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
 
     def authenticate_user(self, authorization_code: store.AuthorizationCode) -> ResourceOwner:
         owner = store.load_owner(self.server.engine, authorization_code.account_id)
-        if owner is None or not owner.active or owner.patient_id != authorization_code.patient_id:
+        if owner is None or not owner.active:
             raise InvalidGrantError("The account that authorized this app is no longer active")
+        if not may_open(self.server.engine, owner, authorization_code.patient_id):
+            raise InvalidGrantError("The account may no longer open the card it chose")
         return owner
 
     def generate_token(
@@ -299,6 +314,7 @@ class AuthorizationCodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ig
             refresh_scopes=granted if include_refresh_token else None,
             family=code.family,
             nonce=code.nonce,
+            patient=code.patient_id,
         )
 
 
@@ -332,8 +348,10 @@ class RefreshTokenGrant(rfc6749_grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_user(self, refresh_token: TokenRecord) -> ResourceOwner:
         owner = store.load_owner(self.server.engine, refresh_token.account_id)
-        if owner is None or not owner.active or owner.patient_id != refresh_token.patient_id:
+        if owner is None or not owner.active:
             raise InvalidGrantError("The account that authorized this app is no longer active")
+        if not may_open(self.server.engine, owner, refresh_token.patient_id):
+            raise InvalidGrantError("The account may no longer open the card it chose")
         return owner
 
     def issue_token(self, user: ResourceOwner, refresh_token: TokenRecord) -> dict[str, Any]:
@@ -355,6 +373,7 @@ class RefreshTokenGrant(rfc6749_grants.RefreshTokenGrant):  # type: ignore[misc]
             scopes=access,
             refresh_scopes=held,
             family=refresh_token.family,
+            patient=refresh_token.patient_id,
         )
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
@@ -397,7 +416,7 @@ class _TokenLookup:
         server = self.server
         if token_string.count(".") == 2:
             try:
-                claims = server.issuer.verify(token_string)
+                claims = server.issuer.verify(token_string, (server.issuer_url(request),))
             except TokenError as exc:
                 request.note.add(audit.DENIED, f"token presented failed verification: {exc}")
                 return None
@@ -461,6 +480,8 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):  # type: ignore[misc]
                 "iss": c.get("iss"),
                 "jti": c.get("jti"),
             }
+            if c.get("aud"):
+                out["aud"] = c["aud"]
             for claim in ("patient", "fhirUser", "organization"):
                 if c.get(claim):
                     out[claim] = c[claim]
@@ -554,22 +575,33 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         refresh_scopes: Scopes | None,
         family: str,
         nonce: str = "",
+        patient: str = "",
     ) -> dict[str, Any]:
-        """Mint an access token (and maybe a refresh token) for an already narrowed scope."""
+        """Mint an access token (and maybe a refresh token) for an already narrowed scope.
+
+        ``patient``: the card picked at authorization (already checked against the
+        owner's cards); the owner's own card when none was picked.
+        """
         client: OAuthClient = request.client
         requested = request.payload.scope
         if not scopes.scopes:
             raise InvalidScopeError("None of the requested resource scopes can be granted")
         scope = str(scopes)
-        patient = owner.patient_id if owner else ""
+        patient = "" if owner is None or owner.is_staff else patient or owner.patient_id
         jti = f"{family}.{secrets.token_hex(12)}"
         extra: dict[str, Any] = {"jti": jti, **self._role_claims(client, owner)}
+        # SMART's patient/ scopes mean the one patient in context: a parent's app token is
+        # for the card they picked, never for every card they may open (issue 22).
+        extra.pop("patients", None)
         if client.organization_ref:
             extra["organization"] = client.organization_ref
         if owner and owner.fhir_ref and ("fhirUser" in scopes.other or owner.is_staff):
             # Staff tokens always name the person (Practitioner/...) the gate acts for.
             extra["fhirUser"] = owner.fhir_ref
-        access = self.issuer.mint(
+        # Issuer: this server's public base URL, as OpenID Connect discovery says; the
+        # audience: its FHIR base, where the token is meant to be used (issue 22).
+        extra["aud"] = self.fhir_bases(request)[0]
+        access = self._minter(request).mint(
             owner.subject if owner else f"Client/{client.client_id}",
             scope,
             patient=patient or None,
@@ -651,13 +683,20 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             extra["nonce"] = nonce
         if "fhirUser" in scopes.other and owner.fhir_ref:
             extra["fhirUser"] = f"{self.fhir_bases(request)[0]}/{owner.fhir_ref}"
-        return self.issuer.mint(
+        return self._minter(request).mint(
             owner.account_id,
             "",
             client_id=client.client_id,
             lifetime=self.access_lifetime_s,
             extra=extra,
         )
+
+    def issuer_url(self, request: MedcardRequest) -> str:
+        """The OpenID issuer: the configured public base URL, else the one asked for."""
+        return self.fhir_bases(request)[0].removesuffix("/fhir")
+
+    def _minter(self, request: MedcardRequest) -> TokenIssuer:
+        return replace(self.issuer, issuer=self.issuer_url(request))
 
     def fhir_bases(self, request: MedcardRequest) -> list[str]:
         """This server's FHIR base URL(s): the configured one, else the one asked for."""
@@ -715,18 +754,21 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         finally:
             note.flush(self.engine)
         granted = sc.parse(request.scope)
+        cards = patient_cards(self.engine, owner)
         return Consent(
             client=request.client,
             owner=owner,
             scopes=granted,
             not_granted=sc.refused(request.payload.scope, granted),
             redirect_uri=grant.redirect_uri,
+            cards=cards if len(cards) > 1 else [],
         )
 
     def finish_authorization(
-        self, req: HttpRequest, owner: ResourceOwner, *, allow: bool
+        self, req: HttpRequest, owner: ResourceOwner, *, allow: bool, patient: str = ""
     ) -> HttpResponse | Problem:
-        """The patient chose Allow or Deny: redirect back to the app with a code or an error."""
+        """The patient chose Allow or Deny (and, with dependants, whose card): redirect
+        back to the app with a code or an error."""
         note = audit.Note(audit.AUTHORIZE, actor=owner.subject, patient_id=owner.patient_id)
         request = MedcardRequest(req, params_from_query=True, note=note)
         try:
@@ -734,6 +776,12 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 grant = self.get_consent_grant(request, end_user=owner)
             except OAuth2Error as error:
                 return self._authorization_error(request, error)
+            if patient and not owner.is_staff:
+                if not may_open(self.engine, owner, patient):
+                    note.add(audit.DENIED, f"picked a card the account may not open: {patient}")
+                    return Problem(400, "invalid_request", "This card is not one you may open")
+                request.patient_id = patient
+                note.who(patient_id=patient)
             if not allow:
                 note.add(
                     audit.DENIED, f"{owner.role} denied {request.client.name!r}: {request.scope}"
@@ -751,6 +799,8 @@ class MedcardAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             )
             if response.status == 302 and "code=" in (response.location or ""):
                 detail = f"{owner.role} allowed {request.client.name!r}: {request.scope}"
+                if request.patient_id and request.patient_id != owner.patient_id:
+                    detail += f" for Patient/{request.patient_id}"
                 lost = sc.narrowed(request.payload.scope, sc.parse(request.scope))
                 if lost:
                     detail += f"; not granted: {' '.join(lost)}"
@@ -785,6 +835,21 @@ def _authorizer_allowance(owner: ResourceOwner | None, redirect_uri: str) -> sc.
     if why or allowance is None:
         raise AccessDeniedError(why, redirect_uri=redirect_uri)
     return allowance
+
+
+def patient_cards(engine: Engine, owner: ResourceOwner) -> list[str]:
+    """The cards a patient account may open an app to: their own, then their dependants'
+    (children under 15, wards: access/subjects.py).  Nothing for staff."""
+    if owner.is_staff or not owner.patient_id:
+        return []
+    return [owner.patient_id, *dependants(engine, owner.patient_id)]
+
+
+def may_open(engine: Engine, owner: ResourceOwner, patient_id: str) -> bool:
+    """Whether a grant for ``patient_id`` (empty: no patient) suits this account now."""
+    if patient_id == owner.patient_id:
+        return True
+    return bool(patient_id) and patient_id in patient_cards(engine, owner)
 
 
 def _holder_allowance(owner: ResourceOwner) -> sc.Allowance:
