@@ -39,7 +39,7 @@ from medcard.web.deps import (
     require_csrf,
     settings_of,
 )
-from medcard.web.render import PageRoute, error_page, page, redirect
+from medcard.web.render import PageRoute, error_page, page, page_times, redirect
 from medcard.web.workspace.fields import FORMS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -417,6 +417,7 @@ def card_page(
     return page(
         request,
         "workspace/card.html",
+        times=page_times(request, account, card.patient_id),
         account=account,
         card=card,
         overview=overview,
@@ -462,6 +463,7 @@ def entry_page(
     return page(
         request,
         "workspace/entry.html",
+        times=page_times(request, account, pid),
         account=account,
         card=card,
         entry=entry,
