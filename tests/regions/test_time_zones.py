@@ -243,3 +243,33 @@ def test_diary_readings_and_doctors_alerts_in_the_patients_zone(ekb: World) -> N
     assert alerts.status_code == 200, alerts.text
     assert shown in _text(alerts.text)
     assert bare_times(alerts.text) == []
+
+
+def test_doctors_results_inbox_shows_each_result_in_its_patients_zone(ekb: World) -> None:
+    for pid in (ekb.p78, ekb.p77):
+        order = {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Общий анализ крови"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "requester": {"reference": "Practitioner/doc-77"},
+        }
+        r = ekb.system.post("/fhir/ServiceRequest", json=order, headers={"Content-Type": FHIR})
+        assert r.status_code == 201, r.text
+        report = {
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "code": {"text": "Общий анализ крови"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "basedOn": [{"reference": f"ServiceRequest/{r.json()['id']}"}],
+            "issued": MOMENT.isoformat(),
+        }
+        r = ekb.system.post("/fhir/DiagnosticReport", json=report, headers={"Content-Type": FHIR})
+        assert r.status_code == 201, r.text
+    home = ekb.doctor.http.get("/workspace")
+    assert home.status_code == 200, home.text
+    inbox = _text(home.text.split('class="ws-inbox"', 1)[1].split("</section>", 1)[0])
+    assert "20.11.2026 19:02 (МСК+2)" in inbox  # the Yekaterinburg patient's result
+    assert "20.11.2026 17:02 (МСК)" in inbox  # the Moscow patient's
+    assert bare_times(home.text) == []

@@ -135,6 +135,11 @@ def home(
         ctx["mine"] = _my_patients(request, account, name.strip()[:100], max(1, page_no))
         with _repo(request, account, "treatment") as repo:
             ctx["new_results"] = results_inbox.new_results(repo, account.fhir_ref)
+        # each result in its own patient's zone, named (the doctor's patients may be in
+        # several regions)
+        ctx["patient_times"] = {
+            r.patient_id: page_times(request, account, r.patient_id) for r in ctx["new_results"]
+        }
         ctx["notice"] = "acknowledged" if notice == "acknowledged" else ""
     return page(request, "workspace/home.html", **ctx)
 
