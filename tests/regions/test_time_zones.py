@@ -273,3 +273,25 @@ def test_doctors_results_inbox_shows_each_result_in_its_patients_zone(ekb: World
     assert "20.11.2026 19:02 (МСК+2)" in inbox  # the Yekaterinburg patient's result
     assert "20.11.2026 17:02 (МСК)" in inbox  # the Moscow patient's
     assert bare_times(home.text) == []
+
+
+def test_document_deadline_counts_business_days_in_the_patients_zone(
+    ekb: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medcard import clock
+    from medcard.onboarding import consent
+
+    # Thursday 20:00 UTC is already Friday 01:00 in Yekaterinburg: one business day
+    # later is Monday there, not Friday.
+    thursday = dt.datetime(2026, 11, 19, 20, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(clock, "now", lambda: thursday)
+    account = ekb.boris.account
+    consent.give(ekb.engine, account)
+    created, _ = documents.request_documents(
+        ekb.engine, account, [list(documents.KINDS)[-1]], business_days=1
+    )
+    assert created
+    mine = [r for r in documents.requests_of(ekb.engine, account) if r.authored == thursday]
+    assert [r.due for r in mine] == [dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.UTC)]
+    text = _text(ekb.boris.http.get("/access/documents").text)
+    assert "23.11.2026 01:00 (МСК+2)" in text
