@@ -19,6 +19,7 @@ from markupsafe import Markup
 from medcard.monitoring.metrics import METRIC
 from medcard.monitoring.readings import Point
 from medcard.monitoring.targets import Target, flags
+from medcard.ru_dates import Times
 
 W, H = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 30
@@ -154,7 +155,7 @@ def render(
             )
         for when, val, flag in s.values:
             color = {"far": COLORS["far"], "out": COLORS["high"]}.get(flag, s.color)
-            shown = when.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+            shown = Times(zone, lang).when(when)
             out.append(
                 f'<circle cx="{x(when):.1f}" cy="{y(val):.1f}" r="{5 if flag else 3.5}" '
                 f'fill="{color}" data-flag="{flag or "ok"}"><title>{escape(s.label)}: '

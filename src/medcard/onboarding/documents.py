@@ -45,6 +45,7 @@ from medcard.onboarding.store import (
     repository,
     search,
 )
+from medcard.regions.zone import zone_of
 from medcard.terminology.reference import DOCUMENT_CATEGORY_SYSTEM, V2_0074
 
 log = logging.getLogger("medcard.onboarding")
@@ -169,7 +170,8 @@ def due_after(start: dt.datetime, business_days: int) -> dt.datetime:
     """``start`` moved forward by business days, Saturdays and Sundays skipped.
 
     Friday 15:00 + 1 is Monday 15:00; a request made at the weekend starts counting
-    on Monday morning, so Saturday + 1 is the end of Monday.
+    on Monday morning, so Saturday + 1 is the end of Monday.  Days are counted in
+    ``start``'s zone: the caller passes the patient's region's local time.
     """
     if start.weekday() >= 5:
         monday = start + dt.timedelta(days=7 - start.weekday())
@@ -227,6 +229,8 @@ def request_documents(
     if not wanted:
         raise DocumentsError("ob_docs_choose")
     now = clock.now()
+    # business days are the region's: Friday in Yekaterinburg begins at 19:00 UTC on Thursday
+    local = now.astimezone(zone_of(engine, patient_id=pid)[0])
     created: list[str] = []
     skipped: list[str] = []
     with repository(engine, context_for(account)) as repo, repo.unit_of_work():
@@ -243,7 +247,7 @@ def request_documents(
             if kind in already:
                 skipped.append(kind)
                 continue
-            task = _task(account, pid, kind, now, due_after(now, business_days))
+            task = _task(account, pid, kind, now, due_after(local, business_days))
             created.append(repo.create(task).stored.id)
     for task_id in created:
         enqueue(engine, task_id)

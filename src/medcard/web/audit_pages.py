@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
@@ -36,9 +36,10 @@ from medcard.audit import reports
 from medcard.audit.recorder import SUCCESS, AuditBuffer
 from medcard.auth import accounts
 from medcard.auth.accounts import Account
+from medcard.ru_dates import Times
 from medcard.web import i18n
 from medcard.web.deps import current_account, engine_of
-from medcard.web.render import PageRoute, lang_of, page
+from medcard.web.render import PageRoute, lang_of, page, page_times
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -81,7 +82,6 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "page_of": "Страница {page} из {pages}",
         "newer": "← Новее",
         "older": "Старее →",
-        "times_in": "Время московское.",
         "since": "С даты",
         "until": "По дату",
         "apply": "Показать",
@@ -192,7 +192,6 @@ TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
         "page_of": "Page {page} of {pages}",
         "newer": "← Newer",
         "older": "Older →",
-        "times_in": "Times are Moscow time.",
         "since": "From",
         "until": "To",
         "apply": "Show",
@@ -311,10 +310,9 @@ class EntryView:
     app_yours: bool = False  # ...with the reader's own permission (their token)
 
 
-def _when(us: int, tz: tzinfo, lang: str) -> tuple[str, str]:
-    moment = clock.micros_to_datetime(us).astimezone(tz)
-    shown = moment.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
-    return shown, moment.isoformat(timespec="seconds")
+def _when(us: int, times: Times) -> tuple[str, str]:
+    moment = clock.micros_to_datetime(us)
+    return times.when(moment), moment.astimezone(times.zone).isoformat(timespec="seconds")
 
 
 def _purpose(value: str, t: Texts) -> str:
@@ -341,9 +339,11 @@ def entry_views(
     lang: str,
     *,
     me: frozenset[str] = frozenset(),
+    times: Times | None = None,
 ) -> list[EntryView]:
+    """Rows as the pages show them; ``times`` is the page's zone (``render.page_times``)."""
     directory.prefetch(rows)
-    tz = reports.moscow()
+    times = times or Times(lang=lang)
     out = []
     for row in rows:
         who = directory.person(row.actor)
@@ -356,7 +356,7 @@ def entry_views(
             person = ""  # the app is named instead
         else:
             person = who.name or ("" if you else row.actor)
-        shown, iso = _when(row.recorded, tz, lang)
+        shown, iso = _when(row.recorded, times)
         section = row.resource_type
         if t.known(f"type_{section}"):
             section = t(f"type_{section}")
@@ -454,6 +454,7 @@ def access_log(
     patient_id = (
         account.fhir_ref.split("/", 1)[1] if account.fhir_ref.startswith("Patient/") else ""
     )
+    times = page_times(request, account, patient_id)
     views: list[EntryView] = []
     emergencies, pager = 0, page_links(request, 1, 0)
     if patient_id:
@@ -466,12 +467,15 @@ def access_log(
         rows = reports.page(
             engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
         )
-        views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
+        views = entry_views(
+            rows, reports.Directory(engine), t, lang, me=own_refs(account), times=times
+        )
         pager = page_links(request, page_no, total)
     return page(
         request,
         "audit/access_log.html",
         t=t,
+        times=times,
         linked=bool(patient_id),
         entries=views,
         pager=pager,
@@ -490,11 +494,13 @@ def my_access(request: Request, account: CurrentAccount, page_no: PageNo = 1) ->
     rows = reports.page(
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
-    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
+    times = page_times(request, account)
+    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account), times=times)
     return page(
         request,
         "audit/my_access.html",
         t=t,
+        times=times,
         entries=views,
         pager=page_links(request, page_no, total),
     )
@@ -567,9 +573,18 @@ def _actors(engine: Engine, user: str) -> frozenset[str]:
     return own_refs(found) if found else frozenset({user})
 
 
-def _report_filter(engine: Engine, account: Account, form: ReportForm) -> reports.AuditFilter:
-    """The reader's filter, within what the reader's role allows.  ValueError: bad date."""
-    low, high = reports.period(form.since, form.until, reports.moscow())
+def _report_times(request: Request, account: Account, form: ReportForm) -> Times:
+    """A report on one patient is in that patient's zone; any other, in the reader's."""
+    return page_times(request, account, form.patient.removeprefix("Patient/"))
+
+
+def _report_filter(
+    engine: Engine, account: Account, form: ReportForm, times: Times
+) -> reports.AuditFilter:
+    """The reader's filter, within what the reader's role allows.  ValueError: bad date.
+
+    The period's days are days in the report's zone, the zone its times are shown in."""
+    low, high = reports.period(form.since, form.until, times.zone)
     limited = account.role is accounts.Role.ORG_ADMIN
     return reports.AuditFilter(
         patient_ids=frozenset({form.patient.removeprefix("Patient/")})
@@ -589,14 +604,16 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
     _require_reporter(account)
     engine, lang = engine_of(request), lang_of(request)
     t = Texts(lang)
+    times = _report_times(request, account, form)
     try:
-        flt = _report_filter(engine, account, form)
+        flt = _report_filter(engine, account, form, times)
     except ValueError:
         return page(
             request,
             "audit/report.html",
             400,
             t=t,
+            times=times,
             form=form,
             bad_date=True,
             entries=[],
@@ -609,7 +626,7 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
     directory = reports.Directory(engine)
-    views = entry_views(rows, directory, t, lang, me=own_refs(account))
+    views = entry_views(rows, directory, t, lang, me=own_refs(account), times=times)
     _record(engine, account, "audit-report", _patient_of(flt), f"report {form.describe()}")
     scope_org = ""
     if account.role is accounts.Role.ORG_ADMIN:
@@ -618,6 +635,7 @@ def report(request: Request, account: CurrentAccount, form: Form, page_no: PageN
         request,
         "audit/report.html",
         t=t,
+        times=times,
         form=form,
         bad_date=False,
         entries=views,
@@ -640,12 +658,13 @@ def report_export(
 ) -> Response:
     _require_reporter(account)
     engine = engine_of(request)
+    times = _report_times(request, account, form)
     try:
-        flt = _report_filter(engine, account, form)
+        flt = _report_filter(engine, account, form, times)
     except ValueError:
         raise HTTPException(400) from None
     _record(engine, account, "audit-export", _patient_of(flt), f"{fmt} {form.describe()}")
-    stamp = datetime.now(reports.moscow()).strftime("%Y%m%d-%H%M")
+    stamp = datetime.now(times.zone).strftime("%Y%m%d-%H%M")
     rows = reports.stream(engine, flt)
     body: Iterator[bytes]
     if fmt == "csv":

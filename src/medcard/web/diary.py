@@ -40,6 +40,8 @@ from medcard.monitoring.readings import Reading, ReadingError, checked
 from medcard.monitoring.targets import TargetError, set_target, targets_for
 from medcard.regions.features import Feature
 from medcard.regions.gate import FeatureDisabledError, PatientRegion, require_feature
+from medcard.regions.zone import times_of
+from medcard.ru_dates import Times
 from medcard.web.deps import current_account, engine_of, page_repository, require_csrf
 from medcard.web.regions import feature_off_page
 from medcard.web.render import PageRoute, error_page, lang_of, page, redirect
@@ -136,6 +138,7 @@ def _view(
         request,
         "diary/diary.html",
         status,
+        times=Times(zone, lang, "patient"),
         pid=pid,
         patient_name=patient_name(patient),
         period=period,
@@ -345,8 +348,13 @@ def alerts_page(request: Request, account: CurrentAccount, days: int = 14) -> Re
         if ids:
             req = parse("Patient", [("_id", ",".join(ids)), ("_count", str(len(ids)))])
             names = {s.id: patient_name(s.json()) for s in repo.search(req).matches}
-    zone = ZoneInfo("Europe/Moscow")
+    # each reading in its patient's zone, the zone named (patients may be in different regions)
+    engine, lang = engine_of(request), lang_of(request)
+    zones: dict[str, Times] = {}
+    for pid in {a.patient_id for a in found}:
+        zones[pid] = times_of(engine, lang, patient_id=pid)
     rows = [
-        (a, names.get(a.patient_id, a.patient_id), a.point.when.astimezone(zone)) for a in found
+        (a, names.get(a.patient_id, a.patient_id), zones[a.patient_id].when(a.point.when))
+        for a in found
     ]
     return page(request, "diary/alerts.html", rows=rows, days=days, metrics=METRIC)

@@ -21,7 +21,7 @@ from medcard.auth.accounts import Account
 from medcard.extracts import services, verification
 from medcard.extracts.model import ExtractInfo
 from medcard.extracts.render import Period
-from medcard.records import SECTION_BY_KEY, SECTIONS, ru_date
+from medcard.records import SECTION_BY_KEY, SECTIONS
 from medcard.regions.features import Feature
 from medcard.regions.gate import patient_region
 from medcard.web.deps import (
@@ -44,6 +44,7 @@ from medcard.web.render import (
     error_page,
     lang_of,
     page,
+    page_times,
     presession_token,
     redirect,
     set_presession_cookie,
@@ -73,14 +74,6 @@ def _period_text(start: str, end: str, lang: str) -> str:
     ).text(lang)
 
 
-def _when(iso: str) -> str:
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{ru_date(moment.date().isoformat())} {moment:%H:%M} UTC"
-
-
 def _list_page(
     request: Request,
     account: Account,
@@ -100,10 +93,12 @@ def _list_page(
         return off
     lang = lang_of(request)
     signed = current_session(request)
+    times = page_times(request, account, pid)
     response = page(
         request,
         "extracts/list.html",
         status_code,
+        times=times,
         pid=pid,
         items=items,
         sections=SECTIONS,
@@ -114,7 +109,7 @@ def _list_page(
         csrf_token=signed.csrf,
         section_titles=lambda item: _sections_text(item, lang),
         period_text=lambda item: _period_text(item.start, item.end, lang),
-        when=_when,
+        when=times.when,
         pretty=verification.pretty,
     )
     if any(i.building for i in items):
@@ -215,7 +210,8 @@ def _verify_page(
         code=code,
         error=error,
         csrf_token=token,
-        issued=_when(record.issued) if record else "",
+        # a public page: no patient to take a zone from, so the platform's (named)
+        issued=page_times(request).when(record.issued) if record else "",
         sections_text=(
             ", ".join(SECTION_BY_KEY[s].title(lang) for s in record.sections if s in SECTION_BY_KEY)
             if record

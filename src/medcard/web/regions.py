@@ -31,8 +31,9 @@ from medcard.regions.config import (
 from medcard.regions.features import Feature
 from medcard.regions.gate import FeatureDisabledError, PatientRegion
 from medcard.regions.lookup import forget_organizations
+from medcard.ru_dates import Times
 from medcard.web.deps import current_account, engine_of, require_csrf, settings_of
-from medcard.web.render import PageRoute, page, redirect
+from medcard.web.render import PageRoute, lang_of, page, redirect
 
 region_hooks.install()
 
@@ -109,9 +110,9 @@ def _form_page(
         sso_keys=sorted(settings_of(request).sso_providers),
         history=[
             (
-                micros_to_datetime(c.changed)
-                .astimezone(ZoneInfo(config.time_zone))
-                .strftime("%d.%m.%Y %H:%M"),
+                Times(ZoneInfo(config.time_zone), lang_of(request)).when(
+                    micros_to_datetime(c.changed)
+                ),
                 c.actor,
                 ", ".join(c.after.get("settings", {}).get("features", [])),
             )

@@ -18,15 +18,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.exceptions import HTTPException
 
 from medcard import ru_dates
 from medcard.auth import csrf
+from medcard.auth.accounts import Account, Role
+from medcard.regions.zone import times_of
 from medcard.web import i18n
 from medcard.web.deps import (
     CsrfError,
     LoginRequired,
     SecondFactorRequired,
+    engine_of,
     is_https,
     login_url,
     safe_next,
@@ -39,7 +44,16 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 # Dates on pages read as Russian clinicians write them, whatever the browser's locale.
 templates.env.filters["ru_date"] = ru_dates.show_day
-templates.env.filters["ru_datetime"] = ru_dates.show_when
+
+
+@pass_context
+def _datetime_filter(ctx: Context, value: object) -> str:
+    """``|ru_datetime``: the instant in the page's zone (``times``), the zone named."""
+    times = ctx.get("times")
+    return (times if isinstance(times, ru_dates.Times) else ru_dates.Times()).when(value)
+
+
+templates.env.filters["ru_datetime"] = _datetime_filter
 templates.env.globals["DAY_PATTERN"] = ru_dates.DAY_PATTERN
 templates.env.globals["DATETIME_PATTERN"] = ru_dates.DATETIME_PATTERN
 
@@ -61,6 +75,29 @@ def lang_of(request: Request) -> str:
     return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
 
 
+def page_times(
+    request: Request, account: Account | None = None, patient_id: str = ""
+) -> ru_dates.Times:
+    """How this page shows instants (``ru_dates.Times``): in the zone of the patient's
+    region when the page is about one patient, else of the reader's (see regions.zone)."""
+    lang = lang_of(request)
+    if account is None:
+        signed = getattr(request.state, "signed_in", None)
+        account = getattr(signed, "account", None)
+    if not patient_id and account is not None and account.role is Role.PATIENT:
+        ref = account.fhir_ref
+        patient_id = ref.split("/", 1)[1] if ref.startswith("Patient/") else ""
+    if account is None and not patient_id:
+        return ru_dates.Times(lang=lang)
+    return times_of(
+        engine_of(request),
+        lang,
+        patient_id=patient_id,
+        organization_ref=account.organization_ref if account is not None else "",
+        region=account.region if account is not None else "",
+    )
+
+
 def page(
     request: Request,
     template: str,
@@ -70,6 +107,12 @@ def page(
     lang = lang_of(request)
     other = "en" if lang == "ru" else "ru"
     context.setdefault("signed_in", getattr(request.state, "signed_in", None))
+    if "times" not in context:
+        try:
+            context["times"] = page_times(request)
+        except Exception:  # an error page must render even when the database does not answer
+            log.exception("time zone lookup for %s failed", request.url.path)
+            context["times"] = ru_dates.Times(lang=lang)
     return templates.TemplateResponse(
         request,
         template,

@@ -33,9 +33,10 @@ from medcard.records import Card, Entry
 from medcard.records.sections import SECTIONS, entered_in_error
 from medcard.regions.features import Feature
 from medcard.regions.gate import patient_region
+from medcard.ru_dates import Times
 from medcard.web.audit_pages import Texts, entry_views, own_refs, page_links
 from medcard.web.deps import current_account, engine_of, page_repository, settings_of
-from medcard.web.render import PageRoute, lang_of, page, redirect
+from medcard.web.render import PageRoute, lang_of, page, page_times, redirect
 
 PAGE_SIZE: Final = 50
 RESERVED: Final = ("extracts",)  # /card/{pid}/extracts belongs to the extracts pages
@@ -154,10 +155,12 @@ def _card_page(
 ) -> Response:
     lang = lang_of(request)
     region = patient_region(engine_of(request), card.patient_id)
+    times = context.pop("times", None) or page_times(request, patient_id=card.patient_id)
     return page(
         request,
         template,
         status_code,
+        times=times,
         card=card,
         pid=card.patient_id,
         has_diary=region.enabled(Feature.DIARY),
@@ -166,7 +169,7 @@ def _card_page(
         current=current,
         sections=SECTIONS,
         counts=card.counts(),
-        fmt_date=_date_formatter(lang),
+        fmt_date=_date_formatter(times),
         label=lambda key: records.label(key, lang),
         value_text=lambda v: records.value_text(v, lang),
         section_title=lambda key: (
@@ -177,14 +180,14 @@ def _card_page(
     )
 
 
-def _date_formatter(lang: str) -> Any:
+def _date_formatter(times: Times) -> Any:
+    """``fmt_date(iso)``: the day (in the patient's zone when ``iso`` has a time);
+    ``fmt_date(iso, time=True)``: the instant in that zone with the zone named."""
+
     def fmt(iso: str, *, time: bool = False) -> str:
         if not iso:
             return "—"
-        day = records.ru_date(iso) if lang == "ru" else iso[:10]
-        if time and len(iso) >= 16 and iso[10] == "T":
-            return f"{day} {iso[11:16]}"
-        return day
+        return times.when(iso) if time else times.day(iso)
 
     return fmt
 
@@ -312,7 +315,8 @@ def access_log(
     rows = reports.page(
         engine, flt, limit=reports.PAGE_SIZE, offset=(page_no - 1) * reports.PAGE_SIZE
     )
-    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account))
+    times = page_times(request, account, pid)
+    views = entry_views(rows, reports.Directory(engine), t, lang, me=own_refs(account), times=times)
     return _card_page(
         request,
         "portal/access_log.html",
@@ -320,6 +324,7 @@ def access_log(
         switches,
         "access-log",
         t=t,
+        times=times,
         entries=views,
         pager=page_links(request, page_no, total),
         emergencies=emergencies,

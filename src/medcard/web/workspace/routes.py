@@ -39,7 +39,7 @@ from medcard.web.deps import (
     require_csrf,
     settings_of,
 )
-from medcard.web.render import PageRoute, error_page, page, redirect
+from medcard.web.render import PageRoute, error_page, page, page_times, redirect
 from medcard.web.workspace.fields import FORMS
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -135,6 +135,11 @@ def home(
         ctx["mine"] = _my_patients(request, account, name.strip()[:100], max(1, page_no))
         with _repo(request, account, "treatment") as repo:
             ctx["new_results"] = results_inbox.new_results(repo, account.fhir_ref)
+        # each result in its own patient's zone, named (the doctor's patients may be in
+        # several regions)
+        ctx["patient_times"] = {
+            r.patient_id: page_times(request, account, r.patient_id) for r in ctx["new_results"]
+        }
         ctx["notice"] = "acknowledged" if notice == "acknowledged" else ""
     return page(request, "workspace/home.html", **ctx)
 
@@ -417,6 +422,7 @@ def card_page(
     return page(
         request,
         "workspace/card.html",
+        times=page_times(request, account, card.patient_id),
         account=account,
         card=card,
         overview=overview,
@@ -462,6 +468,7 @@ def entry_page(
     return page(
         request,
         "workspace/entry.html",
+        times=page_times(request, account, pid),
         account=account,
         card=card,
         entry=entry,
