@@ -106,7 +106,8 @@ def test_doctor_accepts_a_diary_reading_and_the_patient_sees_it_accepted(
 
     doctor = new_page()
     sign_in_demo(doctor, live_server, "doctor")
-    doctor.goto(f"{live_server}/card/{pid}/diary")
+    doctor.goto(f"{live_server}/workspace/patients/{pid}")
+    doctor.get_by_role("link", name="Дневник самочувствия").click()
     doctor_row = doctor.locator("table.readings tr", has_text="77 уд/мин")
     doctor_row.get_by_role("button", name="Принять в карту").click()
     expect(doctor.get_by_text("Показание принято в карту как запись врача.")).to_be_visible()
