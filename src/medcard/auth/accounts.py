@@ -383,6 +383,17 @@ def link(engine: Engine, account_id: str, ref: str) -> Account:
     return _require(engine, account_id)
 
 
+def unlink(engine: Engine, account_id: str) -> Account:
+    """The account no longer acts as its Patient: the card closes for every session at
+    once (each request reads the account) and every token stops (they name the card)."""
+    _require(engine, account_id)
+    with engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(fhir_ref=""))
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
+    return _require(engine, account_id)
+
+
 def set_role(engine: Engine, account_id: str, role: Role | str) -> Account:
     """Change the account's role; its sessions end and its tokens stop at once (they
     carry the old role)."""

@@ -6,6 +6,7 @@
     GET  /access                           status, identity form, results per field
     POST /access/check                     compare the entered identity with the card
     POST /access/request                   file the access request (sealed check result)
+    POST /access/cancel                    close the card to this account (EMIAS route)
     GET  /access/consent                   the consent text; agree / revoke
     POST /access/consent, /access/consent/revoke
     GET  /access/documents                 request kinds; requests with status and due date
@@ -33,9 +34,9 @@ from medcard.auth import accounts, ratelimit
 from medcard.auth.accounts import Account, AccountError
 from medcard.auth.passwords import PasswordPolicyError
 from medcard.auth.sessions import set_session_cookie
+from medcard.onboarding import changes, is_sso
 from medcard.onboarding import consent as consents
 from medcard.onboarding import documents as docs
-from medcard.onboarding import is_sso
 from medcard.onboarding import requests as access_requests
 from medcard.onboarding.consent import ConsentError
 from medcard.onboarding.documents import DocumentsError
@@ -90,6 +91,7 @@ _NOTICES = {
     "requested": "ob_notice_requested",
     "approved": "ob_notice_approved",
     "rejected": "ob_notice_rejected",
+    "cancelled": "ob_notice_cancelled",
 }
 
 
@@ -185,6 +187,7 @@ def _access_page(
         patient_id=account.fhir_ref.partition("/")[2],
         sso=is_sso(account),
         consent_given=consent_given,
+        can_cancel=changes.granting_request(engine, account) is not None,
         history=history,
         open_request=open_request,
         identity=identity or Identity(),
@@ -259,6 +262,19 @@ def access_request(request: Request, signed: Current, check: FormText = "") -> R
     except RequestError as exc:
         return _access_page(request, signed, status_code=409, error=exc.code)
     return redirect("/access?notice=" + ("granted" if filed.status == "completed" else "filed"))
+
+
+@router.post("/access/cancel", dependencies=[Depends(require_csrf)])
+def access_cancel(request: Request, signed: Current, confirm: FormText = "") -> Response:
+    """«Отключить доступ к медицинской карте» (EMIAS route): closed for every session."""
+    if confirm != "yes":
+        return _access_page(request, signed, status_code=422, error="ob_cancel_tick")
+    try:
+        changes.cancel_access(engine_of(request), signed.account)
+    except RequestError as exc:
+        accounts.audit(engine_of(request), signed.account, [("access-cancel", DENIED, exc.code)])
+        return _access_page(request, signed, status_code=409, error=exc.code)
+    return redirect("/access?notice=cancelled")
 
 
 # -- consent (SSO route) ------------------------------------------------------------------
