@@ -164,3 +164,31 @@ def test_consent_given_then_revoked_closes_the_card_of_a_request_account(
     page = web.get("/access/consent")
     web.post("/access/consent", data={"agree": "yes", "csrf_token": _csrf(page.text)})
     assert _card(web) == "open"
+
+
+def test_contact_email_for_notifications_is_changed_validated_and_audited(
+    web: Any, engine: Engine, card: str
+) -> None:
+    account = _granted(web, engine)
+    page = web.get("/access")
+    assert "Адрес для уведомлений" in page.text
+    assert "emias@example.org" in page.text  # the sign-in address until another is given
+    bad = web.post("/access/contact", data={"email": "не почта", "csrf_token": _csrf(page.text)})
+    assert bad.status_code == 422
+    assert "это не адрес электронной почты" in bad.text
+    assert accounts.get(engine, account.id).notify_email == ""  # type: ignore[union-attr]
+    r = web.post(
+        "/access/contact", data={"email": " Mama@Example.RU ", "csrf_token": _csrf(page.text)}
+    )
+    assert (r.status_code, r.headers["location"]) == (303, "/access?notice=contact")
+    assert accounts.get(engine, account.id).notify_email == "mama@example.ru"  # type: ignore[union-attr]
+    shown = web.get("/access?notice=contact").text
+    assert "Адрес для уведомлений сохранён" in shown
+    assert "<strong>mama@example.ru</strong>" in shown
+    with engine.connect() as conn:
+        outcomes = conn.execute(
+            select(audit_log.c.outcome).where(
+                audit_log.c.interaction == "contact-change", audit_log.c.actor == account.actor
+            )
+        ).scalars()
+        assert sorted(outcomes) == ["0", "4"]

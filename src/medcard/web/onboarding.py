@@ -7,6 +7,7 @@
     POST /access/check                     compare the entered identity with the card
     POST /access/request                   file the access request (sealed check result)
     POST /access/cancel                    close the card to this account (EMIAS route)
+    POST /access/contact                   the e-mail address for notifications
     GET  /access/consent                   the consent text; agree / revoke
     POST /access/consent, /access/consent/revoke
     GET  /access/documents                 request kinds; requests with status and due date
@@ -92,6 +93,7 @@ _NOTICES = {
     "approved": "ob_notice_approved",
     "rejected": "ob_notice_rejected",
     "cancelled": "ob_notice_cancelled",
+    "contact": "ob_notice_contact",
 }
 
 
@@ -188,6 +190,7 @@ def _access_page(
         sso=is_sso(account),
         consent_given=consent_given,
         can_cancel=changes.granting_request(engine, account) is not None,
+        contact=account.notify_email or (account.login if "@" in account.login else ""),
         history=history,
         open_request=open_request,
         identity=identity or Identity(),
@@ -275,6 +278,22 @@ def access_cancel(request: Request, signed: Current, confirm: FormText = "") -> 
         accounts.audit(engine_of(request), signed.account, [("access-cancel", DENIED, exc.code)])
         return _access_page(request, signed, status_code=409, error=exc.code)
     return redirect("/access?notice=cancelled")
+
+
+@router.post("/access/contact", dependencies=[Depends(require_csrf)])
+def access_contact(request: Request, signed: Current, email: FormText = "") -> Response:
+    """Change the e-mail address for notifications about access (empty: the login)."""
+    engine, account = engine_of(request), signed.account
+    if account.role is not Role.PATIENT:
+        return error_page(request, 403, "forbidden")
+    try:
+        accounts.set_notify_email(engine, account.id, email)
+    except AccountError:
+        accounts.audit(engine, account, [("contact-change", DENIED, "not an e-mail address")])
+        return _access_page(request, signed, status_code=422, error="ob_contact_bad")
+    what = "notification e-mail changed" if email.strip() else "notification e-mail cleared"
+    accounts.audit(engine, account, [("contact-change", SUCCESS, what)])
+    return redirect("/access?notice=contact")
 
 
 # -- consent (SSO route) ------------------------------------------------------------------
