@@ -117,3 +117,37 @@ def test_card_with_an_account_is_opened_by_the_registrar(
     expect(page).to_have_url(re.compile(rf"/card/{pid}$"))
     page.set_viewport_size(PHONE)
     shoot(page, "onboarding-card-after-approval-phone")
+
+
+def test_request_account_cancels_access_and_the_card_closes_in_every_session(
+    page: Page, live_server: str, demo: None, engine: Engine, new_page: Any
+) -> None:
+    pid = make_card(engine, snils=make_snils("556677001"), org="")
+    patient = Repository(engine, AccessContext.system()).read("Patient", pid).json()
+    _register(page, live_server, "cancel-me@example.org")
+    _fill_identity(page, patient)
+    page.get_by_role("button", name="Проверить данные").click()
+    page.get_by_role("button", name="Подать запрос на доступ").click()
+    expect(page.get_by_role("heading", name="Медицинская карта открыта")).to_be_visible()
+
+    # the same person signed in on a phone, the card open there
+    phone = new_page(viewport=PHONE)
+    phone.goto(live_server + "/login")
+    phone.get_by_label("Электронная почта или телефон").fill("cancel-me@example.org")
+    phone.get_by_label("Пароль", exact=True).fill(PASSWORD)
+    phone.get_by_role("button", name="Войти").click()
+    phone.goto(live_server + "/card")
+    expect(phone).to_have_url(re.compile(rf"/card/{pid}$"))
+
+    page.goto(live_server + "/access")
+    button = page.get_by_role("button", name="Отключить доступ к медицинской карте")
+    button.click()  # the box not ticked: refused with the reason, nothing changes
+    expect(page.get_by_role("alert")).to_contain_text("отметьте, что вы понимаете")
+    page.get_by_label("Я понимаю, что доступ к карте будет закрыт до нового запроса").check()
+    page.get_by_role("button", name="Отключить доступ к медицинской карте").click()
+    expect(page.get_by_role("status")).to_contain_text("Доступ к медицинской карте отключён")
+    shoot(page, "onboarding-access-cancelled")
+
+    phone.goto(live_server + "/card")
+    expect(phone).to_have_url(re.compile(r"/access$"))
+    expect(phone.get_by_role("button", name="Проверить данные")).to_be_visible()

@@ -98,6 +98,7 @@ class Account:
     roles: frozenset[Role] = frozenset()
     home_role: str = ""
     primary_role: Role | None = None
+    notify_email: str = ""  # the contact for notifications; "" = the login if an e-mail
 
     @property
     def is_staff(self) -> bool:
@@ -154,6 +155,7 @@ def _account(row: Row[Any]) -> Account:
         password_hash=m["password_hash"],
         totp_secret=secret,
         totp_last_step=last_step,
+        notify_email=m["notify_email"],
     )
 
 
@@ -380,6 +382,28 @@ def link(engine: Engine, account_id: str, ref: str) -> Account:
         # Tokens name the person and organisation they act for: the old ones stop.
         jtis = epochs.revoke_account_tokens(conn, account_id)
     epochs.forget(account_id, jtis)
+    return _require(engine, account_id)
+
+
+def unlink(engine: Engine, account_id: str) -> Account:
+    """The account no longer acts as its Patient: the card closes for every session at
+    once (each request reads the account) and every token stops (they name the card)."""
+    _require(engine, account_id)
+    with engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(fhir_ref=""))
+        jtis = epochs.revoke_account_tokens(conn, account_id)
+    epochs.forget(account_id, jtis)
+    return _require(engine, account_id)
+
+
+def set_notify_email(engine: Engine, account_id: str, email: str) -> Account:
+    """The e-mail address notifications about the account's access go to ("" clears it)."""
+    _require(engine, account_id)
+    text = unicodedata.normalize("NFKC", email).strip().casefold()
+    if text and (not _EMAIL.match(text) or len(text) > 254):
+        raise AccountError("bad_email", "not an e-mail address")
+    with engine.begin() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(notify_email=text))
     return _require(engine, account_id)
 
 

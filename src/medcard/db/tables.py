@@ -211,6 +211,9 @@ accounts = Table(
     # Revocation epoch (issue 14): bumped on logout, deactivation, password or role
     # change; an access token carrying an older one ("rev" claim) is refused.
     Column("token_epoch", Integer, nullable=False, server_default="0"),
+    # Where the person wants notifications about their access (EMIAS route "change");
+    # empty: the login, when it is an e-mail address.
+    Column("notify_email", String(254), nullable=False, server_default=""),
     Index("ix_accounts_fhir_ref", "fhir_ref"),
 )
 

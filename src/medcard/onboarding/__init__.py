@@ -34,18 +34,25 @@ def card_gate(engine: Engine, account: Account) -> str | None:
     """Where to send a patient who may not open the card yet, or None when they may.
 
     An account not linked to a card goes to ``/access`` (identity check and request);
-    an SSO account without an active consent to ``/access/consent``.  Staff are not
+    an SSO account without an active consent to ``/access/consent``, and so does any
+    account whose consent was given and then revoked.  Staff are not
     gated here: the access policy decides what they see.
     """
     if account.role is not Role.PATIENT:
         return None
     if not account.fhir_ref.startswith("Patient/"):
         return ACCESS_PATH
-    if is_sso(account):
-        from medcard.onboarding import consent
+    from medcard.onboarding import consent
 
+    if is_sso(account):
         if not consent.has_active(engine, account):
             return CONSENT_PATH
+        return None
+    # A card opened by an access request needs no consent to open, but once the person
+    # gave one and withdrew it, the card stays closed until they agree again.
+    state = consent.state(engine, account)
+    if state.history and not state.given:
+        return CONSENT_PATH
     return None
 
 

@@ -24,6 +24,7 @@ from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import Repository
 from medcard.monitoring import hooks as monitoring_hooks
+from medcard.monitoring.acceptance import AcceptError, accept_reading, accepted_readings
 from medcard.monitoring.charts import render
 from medcard.monitoring.csv_import import MAX_BYTES, MEASURES, CsvFormatError, import_csv
 from medcard.monitoring.diary import (
@@ -53,6 +54,7 @@ CurrentAccount = Annotated[Account, Depends(current_account)]
 
 PERIODS = ("day", "week", "month")
 FORM_FIELDS = MEASURES  # the form asks for what a home-monitor CSV may hold
+READINGS_SHOWN = 30  # the newest readings of the period, listed under the charts
 TARGET_METRICS = (
     "systolic",
     "diastolic",
@@ -126,8 +128,16 @@ def _view(
             start = period_start(period, now)
             points = load_points(repo, pid, start)
             targets = targets_for(repo, pid)
+            accepted = accepted_readings(repo, pid)
         except FhirError as exc:
             return _fail(request, exc)
+    # A clinician's copy of an accepted reading is the same measurement: charted once.
+    copies = {a.observation_id for a in accepted.values()}
+    points = [p for p in points if p.id not in copies]
+    readings = [
+        (p, p.when.astimezone(zone), accepted.get(p.id))
+        for p in sorted(points, key=lambda p: p.when, reverse=True)[:READINGS_SHOWN]
+    ]
     charts = []
     for key in CHARTS:
         if any(p.metric == key for p in points):
@@ -146,6 +156,8 @@ def _view(
         charts=charts,
         flagged=[(p, side, p.when.astimezone(zone)) for p, side in flagged(points, targets)],
         targets=shown_targets,
+        readings=readings,
+        zone=zone,
         metrics=METRIC,
         is_patient=account.role == Role.PATIENT,
         is_clinician=account.role == Role.PRACTITIONER,
@@ -162,7 +174,12 @@ def _view(
 def diary_page(
     request: Request, pid: str, account: CurrentAccount, period: str = "week", notice: str = ""
 ) -> Response:
-    known = {"saved": "diary_saved", "duplicate": "diary_duplicate", "target": "diary_target_saved"}
+    known = {
+        "saved": "diary_saved",
+        "duplicate": "diary_duplicate",
+        "target": "diary_target_saved",
+        "accepted": "diary_accepted",
+    }
     return _view(request, account, pid, period, notice=known.get(notice, ""))
 
 
@@ -333,6 +350,26 @@ def _set_targets(request: Request, account: Account, pid: str, form: dict[str, s
         except FhirError as exc:
             return _fail(request, exc)
     return redirect(f"/card/{pid}/diary?notice=target")
+
+
+@router.post("/card/{pid}/diary/{reading_id}/accept", dependencies=[Depends(require_csrf)])
+def accept_submit(request: Request, pid: str, reading_id: str, account: CurrentAccount) -> Response:
+    """«Принять в карту»: the clinician takes a patient's reading into the record."""
+    if account.role != Role.PRACTITIONER:
+        raise HTTPException(403)
+    with page_repository(request, account, "diary acceptance") as repo:
+        try:
+            _open(request, repo, pid, Feature.DIARY)
+            accept_reading(
+                repo, pid, reading_id, account.fhir_ref, account.display_name, clock.now()
+            )
+        except AcceptError as exc:
+            return _view(
+                request, account, pid, "week", errors=[ReadingError(exc.key, "")], status=400
+            )
+        except FhirError as exc:
+            return _fail(request, exc)
+    return redirect(f"/card/{pid}/diary?notice=accepted")
 
 
 @router.get("/diary/alerts")

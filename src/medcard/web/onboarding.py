@@ -6,6 +6,8 @@
     GET  /access                           status, identity form, results per field
     POST /access/check                     compare the entered identity with the card
     POST /access/request                   file the access request (sealed check result)
+    POST /access/cancel                    close the card to this account (EMIAS route)
+    POST /access/contact                   the e-mail address for notifications
     GET  /access/consent                   the consent text; agree / revoke
     POST /access/consent, /access/consent/revoke
     GET  /access/documents                 request kinds; requests with status and due date
@@ -33,9 +35,9 @@ from medcard.auth import accounts, ratelimit
 from medcard.auth.accounts import Account, AccountError
 from medcard.auth.passwords import PasswordPolicyError
 from medcard.auth.sessions import set_session_cookie
+from medcard.onboarding import changes, is_sso
 from medcard.onboarding import consent as consents
 from medcard.onboarding import documents as docs
-from medcard.onboarding import is_sso
 from medcard.onboarding import requests as access_requests
 from medcard.onboarding.consent import ConsentError
 from medcard.onboarding.documents import DocumentsError
@@ -90,6 +92,8 @@ _NOTICES = {
     "requested": "ob_notice_requested",
     "approved": "ob_notice_approved",
     "rejected": "ob_notice_rejected",
+    "cancelled": "ob_notice_cancelled",
+    "contact": "ob_notice_contact",
 }
 
 
@@ -185,6 +189,8 @@ def _access_page(
         patient_id=account.fhir_ref.partition("/")[2],
         sso=is_sso(account),
         consent_given=consent_given,
+        can_cancel=changes.granting_request(engine, account) is not None,
+        contact=account.notify_email or (account.login if "@" in account.login else ""),
         history=history,
         open_request=open_request,
         identity=identity or Identity(),
@@ -259,6 +265,35 @@ def access_request(request: Request, signed: Current, check: FormText = "") -> R
     except RequestError as exc:
         return _access_page(request, signed, status_code=409, error=exc.code)
     return redirect("/access?notice=" + ("granted" if filed.status == "completed" else "filed"))
+
+
+@router.post("/access/cancel", dependencies=[Depends(require_csrf)])
+def access_cancel(request: Request, signed: Current, confirm: FormText = "") -> Response:
+    """«Отключить доступ к медицинской карте» (EMIAS route): closed for every session."""
+    if confirm != "yes":
+        return _access_page(request, signed, status_code=422, error="ob_cancel_tick")
+    try:
+        changes.cancel_access(engine_of(request), signed.account)
+    except RequestError as exc:
+        accounts.audit(engine_of(request), signed.account, [("access-cancel", DENIED, exc.code)])
+        return _access_page(request, signed, status_code=409, error=exc.code)
+    return redirect("/access?notice=cancelled")
+
+
+@router.post("/access/contact", dependencies=[Depends(require_csrf)])
+def access_contact(request: Request, signed: Current, email: FormText = "") -> Response:
+    """Change the e-mail address for notifications about access (empty: the login)."""
+    engine, account = engine_of(request), signed.account
+    if account.role is not Role.PATIENT:
+        return error_page(request, 403, "forbidden")
+    try:
+        accounts.set_notify_email(engine, account.id, email)
+    except AccountError:
+        accounts.audit(engine, account, [("contact-change", DENIED, "not an e-mail address")])
+        return _access_page(request, signed, status_code=422, error="ob_contact_bad")
+    what = "notification e-mail changed" if email.strip() else "notification e-mail cleared"
+    accounts.audit(engine, account, [("contact-change", SUCCESS, what)])
+    return redirect("/access?notice=contact")
 
 
 # -- consent (SSO route) ------------------------------------------------------------------

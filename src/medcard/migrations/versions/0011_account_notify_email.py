@@ -1,0 +1,29 @@
+"""accounts.notify_email: the contact e-mail for notifications a person may change on
+the EMIAS route (issue 19)
+
+Revision ID: 0011
+Revises: 0012
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("notify_email", sa.String(length=254), server_default="", nullable=False)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("notify_email")
