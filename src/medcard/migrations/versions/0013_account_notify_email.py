@@ -1,7 +1,7 @@
 """accounts.notify_email: the contact e-mail for notifications a person may change on
 the EMIAS route (issue 19)
 
-Revision ID: 0011
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
