@@ -122,9 +122,9 @@ def test_attempts_are_limited_per_account_and_audited_on_the_card(
     assert verify(engine, other, _identity(), limit=3).matched  # the limit is per account
     with engine.connect() as conn:
         rows = conn.execute(
-            select(audit_log.c.outcome, audit_log.c.patient_id, audit_log.c.detail).where(
-                audit_log.c.actor == account.actor, audit_log.c.interaction == "identity-check"
-            )
+            select(audit_log.c.outcome, audit_log.c.patient_id, audit_log.c.detail)
+            .where(audit_log.c.actor == account.actor, audit_log.c.interaction == "identity-check")
+            .order_by(audit_log.c.id)
         ).all()
     assert [r.outcome for r in rows] == ["8", "8", "8", "4"]
     assert {r.patient_id for r in rows[:3]} == {card}  # shows in the card's access log

@@ -95,8 +95,15 @@ STATE_OF = text(
 )
 
 
-def analyse_stale(engine: Engine, written: Mapping[str, int]) -> list[str]:
-    """ANALYZE the tables that changed past autovacuum's rule; returns their names.
+def is_stale(counted: int, written: int, tuples: float, never_analysed: bool) -> bool:
+    """Autovacuum's rule (50 rows + 10 % of the table), on the larger of the two counts."""
+    changed = max(counted, written)
+    return changed > 0 and (never_analysed or changed >= 50 + 0.1 * max(tuples, 0.0))
+
+
+def analyse_stale(engine: Engine, written: Mapping[str, int]) -> list[str] | None:
+    """ANALYZE the tables that changed past autovacuum's rule; returns their names
+    (None when another round holds the lock).
 
     A table's change is the larger of what PostgreSQL counted (``n_mod_since_analyze``,
     which backends report up to a second late) and what this process wrote
@@ -105,12 +112,11 @@ def analyse_stale(engine: Engine, written: Mapping[str, int]) -> list[str]:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
         if not got:
-            return []
+            return None
         try:
             stale = []
             for name, counted, tuples, never in conn.execute(STATE_OF, {"tables": sorted(written)}):
-                changed = max(int(counted or 0), int(written.get(name, 0)))
-                if changed > 0 and (never or changed >= 50 + 0.1 * float(tuples)):
+                if is_stale(int(counted or 0), int(written.get(name, 0)), float(tuples), never):
                     stale.append(name)
             for name in stale:
                 # names come from pg_stat_user_tables, quoted as identifiers
