@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,9 @@ def test_whole_card_extract_has_the_patient_sections_and_a_document_bundle(
     reader = PdfReader(io.BytesIO(pdf))
     text = _text(pdf)
     assert "Выписка из электронной медицинской карты" in text
+    # issued in the patient's region's time, the zone named (issue 14 item 10)
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d \(МСК(\+\d)?\)", text), text[:400]
+    assert " UTC" not in text
     family = card.patient["name"][0]["family"]
     assert family in text
     snils = next(i["value"] for i in card.patient["identifier"] if i["system"].endswith("100.3"))

@@ -39,6 +39,7 @@ from medcard.extracts.model import (
 from medcard.extracts.render import Extract, Period, render_pdf, select
 from medcard.fhir.store.repository import Repository
 from medcard.records import load_card
+from medcard.regions.zone import times_of
 
 log = logging.getLogger("medcard.extracts")
 
@@ -128,6 +129,7 @@ def build(
             patient=card.patient,
             period=period,
             sections=select(card, item.sections, period),
+            times=times_of(engine, lang, patient_id=patient_id),
         )
         pdf = render_pdf(extract)
         bundle = bundle_bytes(document_bundle(extract))

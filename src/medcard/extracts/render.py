@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from medcard.audit.reports import human_name
@@ -15,6 +15,7 @@ from medcard.extracts.model import is_extract
 from medcard.identifiers import ENP_SYSTEM, SNILS_SYSTEM, format_snils
 from medcard.pdf import DocumentPdf, qr_png
 from medcard.records import SECTION_BY_KEY, Card, Entry, Section, label, ru_date, value_text
+from medcard.ru_dates import Times
 
 TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
     "ru": {
@@ -122,6 +123,8 @@ class Extract:
     patient: Mapping[str, Any]
     period: Period
     sections: list[tuple[Section, list[Entry]]]
+    # The patient's region's zone (issue 14: times a person reads are in it, named)
+    times: Times = field(default_factory=Times)
 
     @property
     def verify_page(self) -> str:
@@ -208,11 +211,11 @@ def render_pdf(extract: Extract) -> bytes:
         created=extract.issued,
     )
     pdf.add_page()
-    issued = extract.issued.astimezone(dt.UTC)
+    shown = Times(extract.times.zone, "en" if lang == "en" else "ru").when(extract.issued)
     pdf.title_block(
         t["title"],
         [
-            t["issued"].format(date=f"{ru_date(issued.date().isoformat())} {issued:%H:%M} UTC"),
+            t["issued"].format(date=shown),
             t["system"].format(system=f"{extract.system_name} ({extract.base_url})"),
             t["source"],
         ],
