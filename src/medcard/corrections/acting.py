@@ -42,6 +42,11 @@ def in_service() -> bool:
     return _SERVICE.get()
 
 
+# Set while the service files a report under its own entry locks (service.file_report),
+# so the write hook does not try to take them a second time.
+FILING: ContextVar[bool] = ContextVar("medcard_corrections_filing", default=False)
+
+
 def service_context(ctx: AccessContext, purpose: str) -> AccessContext:
     """System scopes, the person's identity: what the audit records as the actor."""
     return AccessContext(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from sqlalchemy import text
+
 from medcard.access.context import AccessContext
-from medcard.corrections.acting import ReportError, in_service
+from medcard.corrections.acting import FILING, ReportError, in_service
 from medcard.corrections.authorities import route
 from medcard.corrections.model import (
     CORRECTION,
@@ -26,6 +28,7 @@ from medcard.corrections.model import (
     read_report,
     ref_id,
 )
+from medcard.db.locks import FILING_LOCKS
 from medcard.fhir import hooks
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
@@ -182,11 +185,31 @@ def guard(event: hooks.WriteEvent) -> None:
                 "decision, escalation)",
             )
         return
+    _lock_disputed(event)
     repo = Repository(
         event.engine, AccessContext.system("system:corrections", purpose="check correction report")
     )
     # Look-ups of the check itself are not written to the audit: the write they guard is.
     check_new_report(repo, res)
+
+
+def _lock_disputed(event: hooks.WriteEvent) -> None:
+    """A report posted straight to ``/fhir/Task`` takes the entry locks the service takes
+    (issue 14 item 7), until its transaction commits: of twenty identical reports sent at
+    once, one is filed and the others meet it (409).  PostgreSQL only: SQLite writers
+    already take turns, and the duplicate check after the lock sees the first's report."""
+    if FILING.get() or event.conn is None or event.engine.dialect.name != "postgresql":
+        return
+    pid = ref_id(str((event.resource.get("for") or {}).get("reference", "")))
+    for ref in sorted(set(read_report(event.resource).entries)):
+        got = event.conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:name))"),
+            {"ns": FILING_LOCKS, "name": f"{pid}:{ref}"},
+        ).scalar()
+        if not got:
+            raise ReportError(
+                409, "corr_err_duplicate", "An entry of this report is being disputed right now"
+            )
 
 
 def install() -> None:

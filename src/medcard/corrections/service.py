@@ -19,7 +19,7 @@ from medcard.access.roles import Role
 from medcard.audit.reports import human_name
 from medcard.config import Settings
 from medcard.corrections import attachments, effect
-from medcard.corrections.acting import ReportError, acting, reader
+from medcard.corrections.acting import FILING, ReportError, acting, reader
 from medcard.corrections.authorities import (
     Authority,
     AuthorityType,
@@ -51,14 +51,13 @@ from medcard.corrections.model import (
     ref_id,
     set_status,
 )
-from medcard.db.locks import try_locks
+from medcard.db.locks import FILING_LOCKS, try_locks
 from medcard.fhir.outcomes import FhirError
 from medcard.fhir.search.params import parse
 from medcard.fhir.store.repository import ID, Repository
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, normalize_snils
 
 MAX_TEXT: Final = 4000
-FILING_LOCKS: Final = 0x636F7272  # try_locks namespace: entries being disputed ("corr")
 
 
 def _text(value: str, key: str, *, required: bool = False) -> str:
@@ -366,8 +365,12 @@ def file_report(repo: Repository, new: NewReport, settings: Settings | None = No
                 409, "corr_err_duplicate", "An entry of this report is being disputed right now"
             )
         refuse_disputed_twice(sys, task)
-        with repo.unit_of_work():
-            return repo.create(task).stored.id
+        filing = FILING.set(True)
+        try:
+            with repo.unit_of_work():
+                return repo.create(task).stored.id
+        finally:
+            FILING.reset(filing)
 
 
 # -- review -------------------------------------------------------------------------------

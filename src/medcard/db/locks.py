@@ -16,6 +16,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
+# Namespaces (int32) of the names locked here.
+FILING_LOCKS = 0x636F7272  # entries being disputed in a correction report ("corr")
+
 _local_lock = threading.Lock()
 _local_held: set[tuple[int, str]] = set()
 

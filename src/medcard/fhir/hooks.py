@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from medcard.access.context import AccessContext
 
@@ -26,6 +26,8 @@ class WriteEvent:
     resource: dict[str, Any]  # as it will be stored (meta.tag stamped); on delete, as stored
     patient_id: str  # compartment, "" outside every patient compartment
     interaction: str  # "create" | "update" | "delete"
+    # The write's own transaction: a hook may take locks that last until its commit.
+    conn: Connection | None = None
 
 
 WriteHook = Callable[[WriteEvent], None]

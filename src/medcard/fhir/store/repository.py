@@ -940,7 +940,7 @@ class Repository:
         """Domain rules registered in ``fhir.hooks`` (region features, diary plausibility)."""
         try:
             hooks.before_write(
-                hooks.WriteEvent(self.engine, self.ctx, res, patient_id, interaction)
+                hooks.WriteEvent(self.engine, self.ctx, res, patient_id, interaction, self._conn)
             )
         except FhirError as exc:
             if exc.status == 403:
