@@ -41,8 +41,9 @@ def enabled() -> bool:
 @dataclass
 class _Pending:
     rows: Counter[str] = field(default_factory=Counter)
-    last_look: float = 0.0
+    last_look: float = -MIN_INTERVAL_S
     running: bool = False
+    waiting: bool = False  # a round is set to start once MIN_INTERVAL_S has passed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -58,12 +59,22 @@ def written(engine: Engine, rows: Mapping[str, int]) -> None:
         state = _STATE.setdefault(id(engine), _Pending())
     with state.lock:
         state.rows.update(rows)
-        due = (
-            not state.running
-            and sum(state.rows.values()) >= CHECK_AFTER_ROWS
-            and time.monotonic() - state.last_look >= MIN_INTERVAL_S
-        )
-        if not due:
+    _maybe_start(engine, state)
+
+
+def _maybe_start(engine: Engine, state: _Pending) -> None:
+    """Start a round now, or once the interval has passed: the last batch of a load
+    must not wait for writes that may never come."""
+    with state.lock:
+        if state.running or sum(state.rows.values()) < CHECK_AFTER_ROWS:
+            return
+        wait = state.last_look + MIN_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            if not state.waiting:
+                state.waiting = True
+                timer = threading.Timer(wait, _after_wait, (engine, state))
+                timer.daemon = True
+                timer.start()
             return
         tables = dict(state.rows)
         state.rows.clear()
@@ -74,14 +85,23 @@ def written(engine: Engine, rows: Mapping[str, int]) -> None:
     ).start()
 
 
+def _after_wait(engine: Engine, state: _Pending) -> None:
+    with state.lock:
+        state.waiting = False
+    _maybe_start(engine, state)
+
+
 def _round(engine: Engine, state: _Pending, tables: dict[str, int]) -> None:
     try:
-        analyse_stale(engine, tables)
+        if analyse_stale(engine, tables) is None:  # another process's round: look again
+            with state.lock:
+                state.rows.update(tables)
     except Exception:  # a failed round is retried with the next writes; never fatal
         log.warning("could not refresh planner statistics", exc_info=True)
     finally:
         with state.lock:
             state.running = False
+        _maybe_start(engine, state)  # what was written during the round
 
 
 STATE_OF = text(
