@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any, cast
 
 import redis
 from sqlalchemy import Connection, Engine, select, update
@@ -57,7 +58,8 @@ def _listen(redis_url: str) -> None:
     while True:
         try:
             client = redis.Redis.from_url(redis_url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            # Any: redis-py's typing of pubsub differs between releases (8.1 and 8.2)
+            pubsub: Any = cast(Any, client).pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(CHANNEL)
             for message in pubsub.listen():
                 data = message.get("data")
