@@ -30,6 +30,10 @@ from medcard.db.tables import metadata
 from medcard.web.app import create_app
 
 PG_URL = os.environ.get("MEDCARD_TEST_DATABASE_URL", "")
+# No background ANALYZE rounds (medcard.db.statistics) outside their own tests: a round
+# can outlive the test whose database it analyses; tests/api/test_fresh_statistics.py
+# turns them on.
+os.environ.setdefault("MEDCARD_FRESH_STATISTICS", "0")
 
 
 def _pg_admin(url: str) -> tuple[str, str]:
