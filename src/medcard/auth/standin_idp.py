@@ -28,7 +28,6 @@ import re
 import secrets
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +38,6 @@ import orjson
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -49,6 +47,7 @@ from sqlalchemy import Engine
 
 from medcard.access.context import AccessContext
 from medcard.auth import accounts
+from medcard.auth.oauth.server import FormPayload
 from medcard.fhir import local
 from medcard.identifiers import SNILS_SYSTEM, IdentifierError, make_snils, validate_snils
 from medcard.regions.config import get_region
@@ -247,22 +246,6 @@ class Client(ClientMixin):  # type: ignore[misc]
 # -- requests from the web layer -------------------------------------------------------------
 
 
-class _Payload(OAuth2Payload):  # type: ignore[misc]
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._datalist: dict[str, list[str]] = defaultdict(list)
-        for k, v in pairs:
-            self._datalist[k].append(v)
-        self._data = {k: v[0] for k, v in self._datalist.items()}
-
-    @property
-    def data(self) -> dict[str, str]:
-        return self._data
-
-    @property
-    def datalist(self) -> dict[str, list[str]]:
-        return self._datalist
-
-
 class Request(OAuth2Request):  # type: ignore[misc]
     """What Authlib needs from an HTTP request: method, URL, headers, query and form."""
 
@@ -277,7 +260,7 @@ class Request(OAuth2Request):  # type: ignore[misc]
         super().__init__(method, uri, headers=headers)
         self._args = dict(query)
         self._form = dict(form)
-        self.payload = _Payload(query + form)
+        self.payload = FormPayload(query + form)
 
     @property
     def args(self) -> dict[str, str]:

@@ -126,7 +126,7 @@ class _Headers(dict[str, str]):
         return isinstance(key, str) and super().__contains__(key.lower())
 
 
-class _Payload(OAuth2Payload):  # type: ignore[misc]
+class FormPayload(OAuth2Payload):  # type: ignore[misc]
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._datalist: defaultdict[str, list[str]] = defaultdict(list)
         for key, value in items:
@@ -158,7 +158,7 @@ class MedcardRequest(OAuth2Request):  # type: ignore[misc]
         self._body = None
         self._args = dict(req.query)
         self._form = dict(req.form)
-        self.payload = _Payload(req.query if params_from_query else req.form)
+        self.payload = FormPayload(req.query if params_from_query else req.form)
         # Set by Authlib as the request is validated (client, user, code or token).
         self.client: Any = None
         self.auth_method: str | None = None
